@@ -1,0 +1,42 @@
+# revocast: `make test` is the one command that runs every test on a fresh machine with Go.
+GO ?= go
+PKGS ?= ./...
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME ?= 1m
+BENCHTIME ?= 1s
+
+.PHONY: test deps lint fuzz bench soak build
+
+test: deps
+	$(GO) test -race -timeout 20m $(PKGS)
+
+# deps installs what the tests need when it is missing: redis-server, through apt-get when available.
+deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing redis-server with apt-get"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
+	  else \
+	    echo "redis-server is missing and apt-get is not available: install Redis 7 and retry" >&2; exit 2; \
+	  fi; }
+
+build:
+	$(GO) build -o bin/revocast ./cmd/revocast
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+# fuzz runs every Fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
