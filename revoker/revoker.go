@@ -147,7 +147,8 @@ func (r *Revoker) fill(rev *events.Revocation, now time.Time) {
 //   - Origin: the Revoker's origin (WithOrigin).
 //   - DropAfter: max(RevokedAt, NotBefore) + max token lifetime + leeway (WithMaxTokenLifetime,
 //     WithLeeway). For KindToken, callers that know the token's exp should pass exp + leeway instead,
-//     which lets the entry go sooner.
+//     which lets the entry go sooner. A DropAfter before RevokedAt (revoking a token that has
+//     already expired) is invalid.
 //
 // Seq is ignored and assigned by the store. If the completed revocation fails events' Validate,
 // Revoke returns an error wrapping ErrInvalid and the events sentinel, and appends nothing.
@@ -264,6 +265,7 @@ func (r *Revoker) RevokeBatch(ctx context.Context, revs []events.Revocation) (la
 	done, cur := launch(0)
 	for k := 0; k < chunks; k++ {
 		if err := <-done; err != nil {
+			r.flush(ctx)
 			return last, &BatchError{Durable: k * size, Last: last, Err: wrap2(ErrStore, err)}
 		}
 		r.appended.Add(uint64(len(cur)))
