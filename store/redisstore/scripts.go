@@ -6,8 +6,11 @@ import "github.com/redis/go-redis/v9"
 // default number-to-string conversion keeps only 14 significant digits.
 
 // appendScript: KEYS = seq, log, exp. ARGV = now (unix ms, removal is exclusive of it), how many
-// expired entries to remove at most, max sequence, then (member, drop-after unix ms) per entry.
-// It returns {last assigned sequence, number of duplicates, number of expired entries removed}.
+// expired entries to remove at most, max sequence, then (member tail, drop-after unix ms) per entry.
+// A member tail is the event's encoding without Seq and without its leading {"v":1 (memberHead);
+// the script puts memberHead, ,"seq":N and the tail together, which is byte for byte the encoding
+// with Seq N. It returns {last assigned sequence, number of duplicates, number of expired entries
+// removed}.
 var appendScript = redis.NewScript(`
 local n = (#ARGV - 3) / 2
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -19,7 +22,7 @@ local first = last - n
 local dups = 0
 for i = 1, n do
   local seq = string.format('%d', first + i)
-  if redis.call('ZADD', KEYS[2], 'NX', seq, ARGV[2 + 2 * i]) == 1 then
+  if redis.call('ZADD', KEYS[2], 'NX', seq, '{"v":1,"seq":' .. seq .. ARGV[2 + 2 * i]) == 1 then
     redis.call('ZADD', KEYS[3], ARGV[3 + 2 * i], seq)
   else
     dups = dups + 1
@@ -47,10 +50,14 @@ end
 return #old
 `)
 
-// afterScript: KEYS = seq, log. ARGV = after, limit. Returns {head, {member, score, ...}} read in
-// one atomic step.
+// afterScript: KEYS = seq, log. ARGV = after, limit. Returns {head, {member, ...}, score of the
+// last member or '0'} read in one atomic step.
 var afterScript = redis.NewScript(`
 local head = redis.call('GET', KEYS[1]) or '0'
-local items = redis.call('ZRANGE', KEYS[2], '(' .. ARGV[1], head, 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')
-return {head, items}
+local items = redis.call('ZRANGE', KEYS[2], '(' .. ARGV[1], head, 'BYSCORE', 'LIMIT', 0, ARGV[2])
+local last = '0'
+if #items > 0 then
+  last = redis.call('ZSCORE', KEYS[2], items[#items])
+end
+return {head, items, last}
 `)

@@ -31,6 +31,10 @@ const (
 	sweepBatch = 1000
 )
 
+// memberHead is how events' AppendJSON starts every encoding; the append script inserts the
+// sequence right after it, where AppendJSON puts a non-zero Seq.
+const memberHead = `{"v":1`
+
 // Store is the durable revocation log in Redis. Create it with New; it is safe for concurrent use by
 // any number of goroutines and processes sharing the Redis keys.
 type Store struct {
@@ -121,9 +125,8 @@ func (s *Store) Corrupt() uint64 { return s.corrupt.Load() }
 // or none is. Append returns after Redis acknowledged the script, which is durable as far as Redis
 // is configured to be: with AOF and appendfsync always, an acknowledged append survives kill -9.
 //
-// A record identical to one still in the log (same encoding: kind, id, times, reason, origin) is
-// not stored twice: it is assigned a fresh sequence, which stays a hole in the log, and the stored
-// copy keeps its sequence. This makes a retried Append (after a timeout whose outcome was unknown)
+// A record identical to one already in the log (a retry after a timeout whose outcome was unknown)
+// is stored again under its new sequence; revocations are idempotent, so that is
 // harmless. Append also removes up to 100 entries whose DropAfter is before now (the store's
 // clock), so an unattended log stays bounded. Append with no records does nothing.
 func (s *Store) Append(ctx context.Context, recs []events.Revocation) error {
@@ -155,7 +158,11 @@ func (s *Store) Append(ctx context.Context, recs []events.Revocation) error {
 	members := string(buf) // one allocation; each member is a substring
 	start := 0
 	for i := range recs {
-		args = append(args, members[start:ends[i]], dropScore(recs[i].DropAfter))
+		m := members[start:ends[i]]
+		if !strings.HasPrefix(m, memberHead) {
+			return fmt.Errorf("%w: events encoding does not start with %s", ErrReply, memberHead)
+		}
+		args = append(args, m[len(memberHead):], dropScore(recs[i].DropAfter))
 		start = ends[i]
 	}
 	res, err := appendScript.Run(ctx, s.client, []string{s.keySeq, s.keyLog, s.keyExp}, args...).Int64Slice()

@@ -100,8 +100,8 @@ func TestKill9(t *testing.T) {
 	}
 }
 
-// TestDuplicate: an identical revocation is stored once, at its first sequence; the second append
-// still gets a fresh, higher sequence (a hole), so the caller's view stays dense-monotonic.
+// TestDuplicate: an identical revocation appended again (a retry) is stored again under its new
+// sequence: nothing is lost, nothing moves, the sequence stays dense, and both copies expire.
 func TestDuplicate(t *testing.T) {
 	r := testenv.StartRedis(t, testenv.RedisOptions{})
 	s := redisstore.New(r.Client(t), redisstore.WithClock(fixedClock))
@@ -119,26 +119,46 @@ func TestDuplicate(t *testing.T) {
 		t.Fatalf("seqs = %d, %v; want 1, [2 3 4]", first[0].Seq, []uint64{again[0].Seq, again[1].Seq, again[2].Seq})
 	}
 	got, head := snapshotAll(t, s)
-	if head != 4 || len(got) != 2 || got[0].Seq != 1 || got[0].ID != "dup" || got[1].Seq != 2 {
+	if head != 4 || len(got) != 4 {
 		t.Fatalf("after duplicates: head %d, entries %+v", head, got)
 	}
-	recs, head, err := s.After(ctx, 2, 10)
-	if err != nil || len(recs) != 0 || head != 4 {
-		t.Fatalf("After(2) = %+v, %d, %v; want nothing, head 4", recs, head, err)
+	for i, want := range append(first, again...) {
+		if !storetest.Equal(got[i], want) {
+			t.Fatalf("entry %d = %+v, want %+v", i, got[i], want)
+		}
 	}
-	// A revocation differing in any field is not a duplicate.
-	b := a
-	b.Reason = "admin"
-	if err := s.Append(ctx, []events.Revocation{b}); err != nil {
+	n, err := s.Sweep(ctx, storetest.Epoch.Add(2*time.Hour))
+	if err != nil || n != 4 {
+		t.Fatalf("Sweep = %d, %v; want 4", n, err)
+	}
+}
+
+// TestMemberEncoding: the stored member is exactly events' encoding of the entry with its Seq, so
+// any reader of the wire format can read the log.
+func TestMemberEncoding(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	client := r.Client(t)
+	s := redisstore.New(client, redisstore.WithClock(fixedClock))
+	ctx := context.Background()
+	client.Set(ctx, "{revocast}:seq", 999_999_999_999_998, 0) // past Lua's 14-digit number format
+	recs := []events.Revocation{storetest.Rev("enc-1", time.Hour), storetest.Rev("enc-2", time.Hour)}
+	if err := s.Append(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := snapshotAll(t, s); len(got) != 3 || got[2].Seq != 5 {
-		t.Fatalf("a different revocation was not stored: %+v", got)
+	members, err := client.ZRangeWithScores(ctx, "{revocast}:log", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The duplicate's expiry is not recorded twice: one sweep removes both entries at seq 1 and 5.
-	n, err := s.Sweep(ctx, storetest.Epoch.Add(2*time.Hour))
-	if err != nil || n != 3 {
-		t.Fatalf("Sweep = %d, %v; want 3", n, err)
+	if len(members) != 2 {
+		t.Fatalf("%d members", len(members))
+	}
+	for i, z := range members {
+		if want := string(recs[i].AppendJSON(nil)); z.Member != want || uint64(z.Score) != recs[i].Seq {
+			t.Fatalf("member %d = %v @ %v, want %s @ %d", i, z.Member, z.Score, want, recs[i].Seq)
+		}
+	}
+	if recs[1].Seq != 1_000_000_000_000_000 {
+		t.Fatalf("seq = %d", recs[1].Seq)
 	}
 }
 
@@ -326,5 +346,48 @@ func TestSnapshotBatches(t *testing.T) {
 	}
 	if fmt.Sprint(seen) != fmt.Sprint(want) {
 		t.Fatalf("seen %v, want %v", seen, want)
+	}
+}
+
+// TestSnapshotParallelDecode: pages large enough to be decoded by several goroutines keep their
+// order, skip dead entries and report a damaged one.
+func TestSnapshotParallelDecode(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	client := r.Client(t)
+	var reported []error
+	s := redisstore.New(client, redisstore.WithClock(fixedClock), redisstore.WithBatchSize(3000),
+		redisstore.WithErrorHandler(func(err error) { reported = append(reported, err) }))
+	ctx := context.Background()
+	const n = 7000
+	recs := make([]events.Revocation, n)
+	for i := range recs {
+		recs[i] = storetest.Rev(fmt.Sprintf("par-%d", i), time.Hour)
+		if i%7 == 3 {
+			recs[i].RevokedAt = storetest.Epoch.Add(-time.Hour)
+			recs[i].DropAfter = storetest.Epoch
+		}
+	}
+	if err := s.Append(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	client.ZRemRangeByScore(ctx, "{revocast}:log", "4500", "4500")
+	client.ZAdd(ctx, "{revocast}:log", redis.Z{Score: 4500, Member: `{"v":1,"seq":4500,"kind":"nope"}`})
+	got, head := snapshotAll(t, s)
+	var want []events.Revocation
+	for i, r := range recs {
+		if i%7 != 3 && r.Seq != 4500 {
+			want = append(want, r)
+		}
+	}
+	if head != n || len(got) != len(want) {
+		t.Fatalf("head %d, %d entries; want %d, %d", head, len(got), n, len(want))
+	}
+	for i := range got {
+		if !storetest.Equal(got[i], want[i]) {
+			t.Fatalf("entry %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if len(reported) != 1 || !errors.Is(reported[0], events.ErrKind) || !strings.Contains(reported[0].Error(), "after seq 4499") {
+		t.Fatalf("reported %v", reported)
 	}
 }
