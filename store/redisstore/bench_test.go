@@ -176,6 +176,7 @@ func BenchmarkMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	sample := realistic(time.Now())
+	sample.Seq = uint64(n)
 	b.ReportMetric(float64(len(sample.AppendJSON(nil))), "member-B")
 	b.ReportMetric(float64(after-before)/float64(n), "redis-B/entry")
 	b.ReportMetric(float64(logBytes)/float64(n), "log-B/entry")
