@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -410,26 +411,60 @@ func (d *decoder) str() (string, error) {
 		return "", errSyntax
 	}
 	start := d.i + 1
+	n := strings.IndexByte(d.s[start:], '"')
+	if n < 0 {
+		return "", errSyntax
+	}
+	v := d.s[start : start+n]
 	ascii := true
-	for i := start; i < len(d.s); i++ {
-		switch c := d.s[i]; {
-		case c == '"':
-			d.i = i + 1
-			v := d.s[start:i]
-			if !ascii && !utf8.ValidString(v) {
-				return unquote(d.s[start-1 : i+1])
-			}
-			return v, nil
-		case c == '\\':
-			return d.escaped(start)
-		case c < 0x20:
-			return "", errSyntax
-		case c >= utf8.RuneSelf:
-			ascii = false
+	i := 0
+	for ; i+8 <= len(v); i += 8 { // eight bytes at a time while they are all plain
+		if !plain8(uint64(v[i]) | uint64(v[i+1])<<8 | uint64(v[i+2])<<16 | uint64(v[i+3])<<24 |
+			uint64(v[i+4])<<32 | uint64(v[i+5])<<40 | uint64(v[i+6])<<48 | uint64(v[i+7])<<56) {
+			break
 		}
 	}
-	return "", errSyntax
+	for ; i < len(v); i++ {
+		if c := v[i]; plainByte[c] == 0 {
+			switch {
+			case c == '\\':
+				return d.escaped(start)
+			case c < 0x20:
+				return "", errSyntax
+			default:
+				ascii = false
+			}
+		}
+	}
+	d.i = start + n + 1
+	if !ascii && !utf8.ValidString(v) {
+		return unquote(d.s[start-1 : d.i])
+	}
+	return v, nil
 }
+
+// plain8 reports whether the eight bytes packed in x are all printable ASCII other than the
+// backslash (SWAR: a byte below 0x20, a byte with the high bit, or a byte equal to '\\' clears it).
+func plain8(x uint64) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	below20 := (x - 0x20*ones) &^ x & highs // high bit set where a byte < 0x20 (or already high)
+	bs := x ^ ('\\' * ones)
+	isBackslash := (bs - ones) &^ bs & highs
+	return (x&highs)|below20|isBackslash == 0
+}
+
+// plainByte[c] is 1 for the bytes a JSON string may hold unescaped on the fast path: printable
+// ASCII other than the backslash.
+var plainByte = func() (t [256]uint8) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = 1
+	}
+	t['\\'] = 0
+	return t
+}()
 
 // escaped finishes a string that contains escapes, decoding it with encoding/json (the slow path).
 func (d *decoder) escaped(start int) (string, error) {
@@ -469,9 +504,12 @@ func (d *decoder) uint() (uint64, error) {
 			return 0, fmt.Errorf("%w: want an unsigned integer", ErrMalformed)
 		}
 	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil {
+	if len(digits) > 19 {
 		return 0, fmt.Errorf("%w: integer out of range", ErrMalformed)
+	}
+	var n uint64
+	for i := 0; i < len(digits); i++ {
+		n = n*10 + uint64(digits[i]-'0')
 	}
 	return n, nil
 }

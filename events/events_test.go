@@ -253,3 +253,16 @@ func TestDecodeDoesNotAllocateOnTheCommonPath(t *testing.T) {
 		t.Fatalf("DecodeRevocationString allocates %.0f times per call", allocs)
 	}
 }
+
+func TestPlain8MatchesTheTable(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			x := uint64(0x6161616161616161) // "aaaaaaaa"
+			x &^= 0xff << (8 * pos)
+			x |= uint64(c) << (8 * pos)
+			if got, want := plain8(x), plainByte[c] == 1; got != want {
+				t.Fatalf("plain8 with byte %#x at %d = %v, want %v", c, pos, got, want)
+			}
+		}
+	}
+}
