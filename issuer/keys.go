@@ -39,12 +39,11 @@ type signingKey struct {
 type keySet struct {
 	dir string
 
-	mu      sync.RWMutex
-	keys    map[string]*signingKey
-	signer  *signingKey
-	jwks    []byte
-	dirMod  time.Time
-	checked time.Time // wall/monotonic time of the last directory stat
+	mu     sync.RWMutex
+	keys   map[string]*signingKey
+	signer *signingKey
+	jwks   []byte
+	dirMod time.Time
 }
 
 func signingMethodFor(alg string) (jwt.SigningMethod, error) {
@@ -174,25 +173,18 @@ func (ks *keySet) reload() error {
 		return err
 	}
 	ks.mu.Lock()
-	ks.keys, ks.signer, ks.jwks, ks.dirMod, ks.checked = keys, signer, jwks, st.ModTime(), time.Now()
+	ks.keys, ks.signer, ks.jwks, ks.dirMod = keys, signer, jwks, st.ModTime()
 	ks.mu.Unlock()
 	return nil
 }
 
-// refresh re-reads the directory if its modification time changed; it stats at most once a second
-// unless force is set.
-func (ks *keySet) refresh(force bool) {
+// refresh re-reads the directory if its modification time changed (one stat; a reload only when a
+// key file was added, removed or renamed).
+func (ks *keySet) refresh() {
 	ks.mu.RLock()
-	recent := time.Since(ks.checked) < time.Second
 	mod := ks.dirMod
 	ks.mu.RUnlock()
-	if recent && !force {
-		return
-	}
 	st, err := os.Stat(ks.dir)
-	ks.mu.Lock()
-	ks.checked = time.Now()
-	ks.mu.Unlock()
 	if err != nil || st.ModTime().Equal(mod) {
 		return
 	}
@@ -210,7 +202,7 @@ func (ks *keySet) lookup(kid string) *signingKey {
 	k := ks.keys[kid]
 	ks.mu.RUnlock()
 	if k == nil {
-		ks.refresh(false)
+		ks.refresh()
 		ks.mu.RLock()
 		k = ks.keys[kid]
 		ks.mu.RUnlock()
@@ -219,7 +211,7 @@ func (ks *keySet) lookup(kid string) *signingKey {
 }
 
 func (ks *keySet) jwksJSON() []byte {
-	ks.refresh(false)
+	ks.refresh()
 	ks.mu.RLock()
 	defer ks.mu.RUnlock()
 	return ks.jwks
