@@ -42,11 +42,16 @@ return 1
 
 // sessionTouchScript: KEYS = session. ARGV = now. Returns 1, or 0 when the session is gone or ended.
 var sessionTouchScript = redis.NewScript(sessionTTL + `
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local f = redis.call('HMGET', KEYS[1], 'exp', 'idle', 'used')
+if not f[1] then
   return 0
 end
 local now = tonumber(ARGV[1])
-if now > tonumber(redis.call('HGET', KEYS[1], 'used')) then
+if now >= tonumber(f[1]) or now >= tonumber(f[3]) + tonumber(f[2]) then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if now > tonumber(f[3]) then
   redis.call('HSET', KEYS[1], 'used', ARGV[1])
 end
 if sess_ttl(KEYS[1], now) then
