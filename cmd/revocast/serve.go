@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// server is an HTTP server listening on an address; it stops when its context ends.
+type server struct {
+	name string
+	addr string // the address actually bound (":0" resolved)
+	srv  *http.Server
+	done chan error
+}
+
+// listenAndServe binds addr synchronously, so a taken port is an error here, then serves h until
+// ctx ends, when it stops accepting and waits up to 10s for in-flight requests.
+func listenAndServe(ctx context.Context, name, addr, flagName string, h http.Handler, log *slog.Logger) (*server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s cannot listen on %s: %v (choose another address with --%s)", name, addr, errors.Unwrap(err), flagName)
+	}
+	s := &server{
+		name: name,
+		addr: ln.Addr().String(),
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		},
+		done: make(chan error, 1),
+	}
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.srv.Shutdown(sctx)
+	}()
+	return s, nil
+}
+
+// wait blocks until the server has stopped and returns why.
+func (s *server) wait() error { return <-s.done }
+
+// url returns http://addr with a wildcard host replaced by 127.0.0.1.
+func (s *server) url() string {
+	host, port, _ := net.SplitHostPort(s.addr)
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// newLogger returns the process logger: text lines on w at the named level.
+func newLogger(w interface{ Write([]byte) (int, error) }, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(level))); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
