@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/nats-io/nats.go"
 	"github.com/revocast/revocast/events"
 	"io"
 	"log/slog"
@@ -106,6 +107,8 @@ type env struct {
 	storeFail   func(error)
 	revokerFail func(error)
 	readLog     func(t testing.TB) []events.Revocation
+	nc          *nats.Conn
+	subject     string
 }
 
 type envOption func(*issuer.Config)
