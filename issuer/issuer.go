@@ -216,14 +216,6 @@ func unavailable(what string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 }
 
-// storeErr maps an error of the session store: not found stays not found, anything else is 503.
-func storeErr(what string, err error) error {
-	if errors.Is(err, ErrSessionNotFound) || errors.Is(err, ErrRefreshReuse) {
-		return err
-	}
-	return unavailable(what, err)
-}
-
 func (is *Issuer) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

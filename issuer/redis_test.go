@@ -32,7 +32,7 @@ type servers struct {
 	n     atomic.Int64
 }
 
-func startServers(t *testing.T) *servers {
+func startServers(t testing.TB) *servers {
 	return &servers{redis: testenv.StartRedis(t, testenv.RedisOptions{}), nats: testenv.StartNATS(t, testenv.NATSOptions{})}
 }
 
@@ -113,7 +113,10 @@ func (f *failingRevoker) Revoke(ctx context.Context, rev events.Revocation) (uin
 
 // env returns an issuer on real Redis (sessions and revocation log) and the real revoker
 // publishing on real NATS.
-func (s *servers) env(t *testing.T, opts ...envOption) *env {
+func (s *servers) env(t *testing.T, opts ...envOption) *env { return s.envTB(t, opts...) }
+
+// envTB is env for tests and benchmarks.
+func (s *servers) envTB(t testing.TB, opts ...envOption) *env {
 	id := s.n.Add(1)
 	prefix := fmt.Sprintf("t%d", id)
 	// No retries: a stopped Redis fails fast (TestRedisDown).
