@@ -1,0 +1,290 @@
+package subscriber
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/revocast/revocast/events"
+)
+
+// maxReceived bounds the out-of-order sequence numbers remembered while a gap is open; past it the
+// subscriber catches up at once.
+const maxReceived = 100_000
+
+// loop is the apply goroutine: the only writer of the cache after Start.
+func (s *Subscriber) loop() {
+	defer close(s.done)
+	every := min(s.o.gapWait, s.o.pollInterval, s.o.heartbeatBound) / 2
+	every = max(5*time.Millisecond, min(every, 250*time.Millisecond))
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+
+	// Protocol timers use the monotonic clock; the injected clock drives expiry and freshness.
+	var (
+		lastHeard  = time.Now()
+		lastPoll   = time.Now()
+		lastSweep  = s.o.clock()
+		reconnects = s.reconnects()
+		dropped    = s.dropped()
+		retryAt    time.Time // after a failed catch-up, not before this
+		gapReason  = ReasonGap
+	)
+	catchUp := func(reason string) {
+		if time.Now().Before(retryAt) {
+			return
+		}
+		if err := s.catchUp(reason); err != nil {
+			retryAt = time.Now().Add(s.o.pollInterval)
+			return
+		}
+		retryAt = time.Time{}
+		lastPoll = time.Now()
+	}
+	for {
+		select {
+		case <-s.closing:
+			return
+		case in := <-s.inbox:
+			lastHeard = time.Now()
+			if in.hb != nil {
+				if in.hb.Head > s.headSeen.Load() {
+					s.headSeen.Store(in.hb.Head)
+				}
+				if in.hb.Head <= s.applied.Load() {
+					s.markFresh()
+				} else if s.gapSince.IsZero() {
+					s.gapSince, gapReason = time.Now(), ReasonHeartbeatAhead
+				}
+				continue
+			}
+			if s.applyEvent(&in.rev) && s.gapSince.IsZero() {
+				s.gapSince, gapReason = time.Now(), ReasonGap
+			}
+			if len(s.received) > maxReceived {
+				catchUp(ReasonGap)
+			}
+			continue
+		case <-tick.C:
+		}
+		now := time.Now()
+		if r := s.reconnects(); r != reconnects {
+			reconnects = r
+			retryAt = time.Time{}
+			catchUp(ReasonReconnect)
+		}
+		if d := s.dropped(); d != dropped {
+			dropped = d
+			retryAt = time.Time{}
+			catchUp(ReasonSlowConsumer)
+		}
+		if !s.gapSince.IsZero() && now.Sub(s.gapSince) >= s.o.gapWait {
+			catchUp(gapReason)
+		}
+		if now.Sub(lastHeard) >= s.o.heartbeatBound && now.Sub(lastPoll) >= s.o.pollInterval {
+			reason := ReasonSilence
+			if s.nc == nil || !s.nc.IsConnected() {
+				reason = ReasonPoll
+			}
+			lastPoll = now
+			catchUp(reason)
+		}
+		if c := s.o.clock(); c.Sub(lastSweep) >= s.o.sweepInterval {
+			lastSweep = c
+			s.sweep(c)
+		}
+	}
+}
+
+func (s *Subscriber) reconnects() uint64 {
+	if s.nc == nil {
+		return 0
+	}
+	return s.nc.Stats().Reconnects
+}
+
+func (s *Subscriber) dropped() int {
+	sub := s.sub.Load()
+	if sub == nil {
+		return 0
+	}
+	d, err := sub.Dropped()
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// applyEvent applies a revocation that arrived on NATS. It reports whether it left a gap (a
+// sequence number below it still missing).
+func (s *Subscriber) applyEvent(r *events.Revocation) (gap bool) {
+	applied := s.applied.Load()
+	if r.Seq > s.headSeen.Load() {
+		s.headSeen.Store(r.Seq)
+	}
+	if _, dup := s.received[r.Seq]; dup || r.Seq <= applied {
+		s.duplicates.Add(1)
+		return false
+	}
+	s.apply(r)
+	if r.Seq == applied+1 {
+		s.advance(r.Seq)
+		return false
+	}
+	s.received[r.Seq] = struct{}{}
+	return true
+}
+
+// apply inserts a revocation learned after Start and reports it.
+func (s *Subscriber) apply(r *events.Revocation) {
+	s.insert(r)
+	s.appliedCount.Add(1)
+	if s.o.onRevoke != nil {
+		s.o.onRevoke(*r)
+	}
+}
+
+// advance records that everything up to seq is applied, then moves past any sequence numbers
+// already received above it. It closes the gap when none is left open.
+func (s *Subscriber) advance(seq uint64) {
+	if seq > s.applied.Load() {
+		s.applied.Store(seq)
+	}
+	applied := s.applied.Load()
+	for {
+		if _, ok := s.received[applied+1]; !ok {
+			break
+		}
+		delete(s.received, applied+1)
+		applied++
+	}
+	for q := range s.received {
+		if q <= applied {
+			delete(s.received, q)
+		}
+	}
+	s.applied.Store(applied)
+	if applied > s.headSeen.Load() {
+		s.headSeen.Store(applied)
+	}
+	if len(s.received) == 0 && s.headSeen.Load() <= applied {
+		s.gapSince = time.Time{}
+	} else if s.gapSince.IsZero() {
+		s.gapSince = time.Now()
+	}
+}
+
+// catchUp reads every entry after the applied sequence from the store and applies it.
+func (s *Subscriber) catchUp(reason string) error {
+	for i, r := range reasons {
+		if r == reason {
+			s.resyncs[i].Add(1)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() { // Close cancels a catch-up in progress
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		applied := s.applied.Load()
+		recs, head, err := s.src.After(ctx, applied, s.o.catchUpBatch)
+		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.o.errorHandler(fmt.Errorf("%w (%s): %w", ErrCatchUp, reason, err))
+				s.o.logger.Warn("catch-up failed", "reason", reason, "err", err)
+			}
+			return err
+		}
+		for i := range recs {
+			r := &recs[i]
+			if r.Seq <= applied {
+				continue
+			}
+			if _, seen := s.received[r.Seq]; !seen {
+				s.apply(r)
+			}
+			applied = r.Seq
+		}
+		if len(recs) < s.o.catchUpBatch {
+			s.advance(max(applied, head))
+			if head > s.headSeen.Load() {
+				s.headSeen.Store(head)
+			}
+			s.markFresh()
+			s.o.logger.Debug("caught up", "reason", reason, "applied", s.applied.Load())
+			return nil
+		}
+		s.advance(applied)
+	}
+}
+
+// unsubscribe stops NATS delivery. It is safe to call more than once.
+func (s *Subscriber) unsubscribe() {
+	if sub := s.sub.Load(); sub != nil {
+		_ = sub.Unsubscribe()
+	}
+}
+
+// Close stops the subscriber: it unsubscribes and waits for its goroutines. It is idempotent and
+// never closes the NATS connection. Check keeps answering from the last state after Close.
+func (s *Subscriber) Close() error {
+	s.close.Do(func() {
+		close(s.closing)
+		s.unsubscribe()
+		select {
+		case <-s.ready:
+			<-s.done
+		default:
+		}
+	})
+	return nil
+}
+
+// Stats are a snapshot of a Subscriber's state and counters.
+type Stats struct {
+	// Entries counts the live entries in the cache by kind ("token", "session", "subject", "all").
+	Entries map[string]int64
+	// Applied is the sequence up to which every revocation is applied; Head the highest seen.
+	Applied, Head uint64
+	// LastFresh is when the subscriber was last proven up to date.
+	LastFresh time.Time
+	// Fresh reports whether LastFresh is within the freshness bound.
+	Fresh bool
+	// Resyncs counts catch-ups from the store by reason.
+	Resyncs map[string]uint64
+	// AppliedEvents counts revocations applied after Start (from NATS or catch-up).
+	AppliedEvents uint64
+	// Duplicates counts events received again; Invalid counts events dropped as malformed.
+	Duplicates, Invalid uint64
+	// Dropped counts messages NATS dropped for this subscription (slow consumer).
+	Dropped int
+}
+
+// Stats returns the current state and counters. Safe for concurrent use.
+func (s *Subscriber) Stats() Stats {
+	st := Stats{
+		Entries:       map[string]int64{},
+		Applied:       s.applied.Load(),
+		Head:          s.headSeen.Load(),
+		LastFresh:     s.LastFresh(),
+		Fresh:         s.Fresh(),
+		Resyncs:       map[string]uint64{},
+		AppliedEvents: s.appliedCount.Load(),
+		Duplicates:    s.duplicates.Load(),
+		Invalid:       s.invalid.Load(),
+		Dropped:       s.dropped(),
+	}
+	for k := events.KindToken; k <= events.KindAll; k++ {
+		st.Entries[k.String()] = s.byKind[k].Load()
+	}
+	for i, r := range reasons {
+		st.Resyncs[r] = s.resyncs[i].Load()
+	}
+	return st
+}

@@ -1,0 +1,163 @@
+package subscriber
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/revocast/revocast/events"
+)
+
+// Option configures a Subscriber.
+type Option func(*options) error
+
+type options struct {
+	prefix         string
+	heartbeatBound time.Duration
+	pollInterval   time.Duration
+	freshness      time.Duration
+	gapWait        time.Duration
+	sweepInterval  time.Duration
+	pendingMsgs    int
+	pendingBytes   int
+	catchUpBatch   int
+	clock          func() time.Time
+	onRevoke       func(events.Revocation)
+	errorHandler   func(error)
+	logger         *slog.Logger
+}
+
+func defaultOptions() options {
+	return options{
+		prefix:         events.DefaultPrefix,
+		heartbeatBound: 3 * time.Second,
+		pollInterval:   time.Second,
+		freshness:      5 * time.Second,
+		gapWait:        100 * time.Millisecond,
+		sweepInterval:  10 * time.Second,
+		catchUpBatch:   10_000,
+		clock:          time.Now,
+		errorHandler:   func(error) {},
+		logger:         slog.New(slog.DiscardHandler),
+	}
+}
+
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%w: %s must be positive, got %v", ErrOption, name, d)
+	}
+	return nil
+}
+
+// WithPrefix sets the NATS subject prefix the revokers publish under. Defaults to
+// events.DefaultPrefix ("revocast.v1").
+func WithPrefix(prefix string) Option {
+	return func(o *options) error {
+		if prefix == "" {
+			return fmt.Errorf("%w: empty prefix", ErrOption)
+		}
+		o.prefix = prefix
+		return nil
+	}
+}
+
+// WithHeartbeatBound sets how long the subscriber waits without any event or heartbeat before it
+// stops trusting NATS and catches up from the store (then polls it every poll interval until NATS
+// speaks again). It is what notices a silent, half-open connection long before nats.go's pings do.
+// Defaults to 3s (three heartbeats at the revoker's default interval).
+func WithHeartbeatBound(d time.Duration) Option {
+	return func(o *options) error { o.heartbeatBound = d; return positive("heartbeat bound", d) }
+}
+
+// WithPollInterval sets how often the store is polled while NATS is silent or disconnected.
+// Defaults to 1s.
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) error { o.pollInterval = d; return positive("poll interval", d) }
+}
+
+// WithFreshnessBound sets how long after the last proof of being up to date (a heartbeat not ahead
+// of what was applied, or a completed catch-up) the subscriber still counts as fresh. Defaults to 5s.
+func WithFreshnessBound(d time.Duration) Option {
+	return func(o *options) error { o.freshness = d; return positive("freshness bound", d) }
+}
+
+// WithGapWait sets how long a missing sequence number may stay missing before the subscriber
+// catches up from the store. Concurrent revokers publish slightly out of order, so a short wait
+// avoids needless reads; the events already received are applied at once regardless. Defaults to
+// 100ms.
+func WithGapWait(d time.Duration) Option {
+	return func(o *options) error { o.gapWait = d; return positive("gap wait", d) }
+}
+
+// WithSweepInterval sets how often expired entries are removed from the cache. Defaults to 10s.
+func WithSweepInterval(d time.Duration) Option {
+	return func(o *options) error { o.sweepInterval = d; return positive("sweep interval", d) }
+}
+
+// WithPendingLimits sets the NATS subscription's pending limits (messages, bytes); past them NATS
+// drops messages, which the subscriber detects and repairs from the store. Defaults to nats.go's
+// (512k messages, 64 MiB).
+func WithPendingLimits(msgs, bytes int) Option {
+	return func(o *options) error {
+		if msgs == 0 || bytes == 0 {
+			return fmt.Errorf("%w: pending limits must be non-zero (negative means unlimited)", ErrOption)
+		}
+		o.pendingMsgs, o.pendingBytes = msgs, bytes
+		return nil
+	}
+}
+
+// WithCatchUpBatch sets how many entries one store read returns while catching up. Defaults to
+// 10,000.
+func WithCatchUpBatch(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: catch-up batch must be positive", ErrOption)
+		}
+		o.catchUpBatch = n
+		return nil
+	}
+}
+
+// WithClock sets the clock that drives expiry, freshness and silence. Defaults to time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return fmt.Errorf("%w: nil clock", ErrOption)
+		}
+		o.clock = now
+		return nil
+	}
+}
+
+// WithOnRevoke sets a function called once for every revocation applied after Start (from NATS or
+// from a catch-up; entries of the cold-start snapshot are not reported), for example to close the
+// websockets of a revoked session. It runs on the apply goroutine: it must return quickly. Defaults
+// to none.
+func WithOnRevoke(f func(events.Revocation)) Option {
+	return func(o *options) error { o.onRevoke = f; return nil }
+}
+
+// WithErrorHandler sets the function told of asynchronous failures: store reads that failed,
+// invalid events dropped (the error never contains the payload). It must not block. Defaults to
+// discarding them.
+func WithErrorHandler(f func(error)) Option {
+	return func(o *options) error {
+		if f == nil {
+			return fmt.Errorf("%w: nil error handler", ErrOption)
+		}
+		o.errorHandler = f
+		return nil
+	}
+}
+
+// WithLogger sets the logger for resyncs and failures. Defaults to discarding.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrOption)
+		}
+		o.logger = l
+		return nil
+	}
+}

@@ -1,0 +1,462 @@
+package subscriber
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/revocast/revocast/events"
+	"github.com/revocast/revocast/internal/testenv"
+	"github.com/revocast/revocast/revoker"
+	"github.com/revocast/revocast/store/redisstore"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// tokenClaims returns claims of a token with jti id, issued now.
+func tokenClaims(jti string) *Claims {
+	return &Claims{ID: jti, SessionID: "sid-unrelated", Subject: "sub-unrelated", IssuedAt: time.Now()}
+}
+
+// revokedToken reports whether s rejects the token with jti id because of a token revocation.
+func revokedToken(s *Subscriber, jti string) bool {
+	var re *RevokedError
+	return errors.As(s.Check(tokenClaims(jti)), &re) && re.Kind == events.KindToken
+}
+
+// waitRevoked waits until s rejects every jti in ids.
+func waitRevoked(t *testing.T, s *Subscriber, ids []string, within time.Duration) {
+	t.Helper()
+	testenv.WaitFor(t, within, func() error {
+		missing := 0
+		for _, id := range ids {
+			if !revokedToken(s, id) {
+				missing++
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d of %d revocations not applied (stats %+v)", missing, len(ids), s.Stats())
+		}
+		return nil
+	})
+}
+
+func tokenRev(id string) events.Revocation {
+	return events.Revocation{Kind: events.KindToken, ID: id, Reason: "test"}
+}
+
+type env struct {
+	redis *testenv.Redis
+	store *redisstore.Store
+}
+
+func newEnv(t *testing.T) *env {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	return &env{redis: r, store: redisstore.New(r.Client(t))}
+}
+
+func (e *env) revoker(t *testing.T, nc *nats.Conn, opts ...revoker.Option) *revoker.Revoker {
+	rv, err := revoker.New(nc, e.store, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rv
+}
+
+func (e *env) subscriber(t *testing.T, nc *nats.Conn, opts ...Option) *Subscriber {
+	t.Helper()
+	s, err := New(nc, e.store, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func start(t *testing.T, s *Subscriber) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// heartbeats runs the revoker's heartbeat loop until the test ends.
+func heartbeats(t *testing.T, rv *revoker.Revoker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = rv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestColdStartWhileRevoking(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	rv := e.revoker(t, n.Connect(t))
+	ctx := context.Background()
+
+	const live = 100_000
+	seed := make([]events.Revocation, live)
+	for i := range seed {
+		seed[i] = tokenRev(fmt.Sprintf("seed-%d", i))
+	}
+	if _, err := rv.RevokeBatch(ctx, seed); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu    sync.Mutex
+		acked []string
+		stop  = make(chan struct{})
+		done  = make(chan struct{})
+	)
+	go func() { // revocations keep coming while the subscriber starts
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := fmt.Sprintf("during-%d", i)
+			if _, err := rv.Revoke(ctx, tokenRev(id)); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			acked = append(acked, id)
+			mu.Unlock()
+		}
+	}()
+	testenv.WaitFor(t, 10*time.Second, func() error { // some revocations before Start begins
+		mu.Lock()
+		defer mu.Unlock()
+		if len(acked) < 20 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+
+	s := e.subscriber(t, n.Connect(t))
+	mu.Lock()
+	before := append([]string(nil), acked...)
+	mu.Unlock()
+	start(t, s)
+	// Everything acknowledged before Start began is applied the moment Start returns.
+	for _, id := range append(before, "seed-0", fmt.Sprintf("seed-%d", live-1)) {
+		if !revokedToken(s, id) {
+			t.Fatalf("%s was acknowledged before Start but is not applied when Start returns", id)
+		}
+	}
+	for i := 0; i < live; i++ {
+		if !revokedToken(s, fmt.Sprintf("seed-%d", i)) {
+			t.Fatalf("snapshot entry seed-%d missing", i)
+		}
+	}
+	testenv.WaitFor(t, 10*time.Second, func() error { // and some after it
+		mu.Lock()
+		defer mu.Unlock()
+		if len(acked) < len(before)+50 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	close(stop)
+	<-done
+	waitRevoked(t, s, acked, 10*time.Second)
+	if got := s.Stats().Entries["token"]; got != int64(live+len(acked)) {
+		t.Fatalf("cache holds %d token entries, want %d", got, live+len(acked))
+	}
+}
+
+func TestNodeStoppedWhileRevoking(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	pub := testenv.StartNATS(t, testenv.NATSOptions{}) // the revoker's own server, which stays up
+	rv := e.revoker(t, pub.Connect(t))
+	s := e.subscriber(t, n.Connect(t), WithHeartbeatBound(time.Hour)) // only the reconnect may save it
+	start(t, s)
+
+	n.Shutdown()
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("while-down-%d", i)
+		if _, err := rv.Revoke(context.Background(), tokenRev(ids[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if revokedToken(s, ids[0]) {
+		t.Fatal("applied with its NATS node down and silence detection off: the test proves nothing")
+	}
+	n.Restart(t)
+	waitRevoked(t, s, ids, 15*time.Second)
+	if s.Stats().Resyncs[ReasonReconnect] == 0 {
+		t.Fatalf("caught up without a reconnect resync: %+v", s.Stats())
+	}
+}
+
+func TestClusterNodeStopped(t *testing.T) {
+	e := newEnv(t)
+	c := testenv.StartCluster(t, 3, testenv.NATSOptions{})
+	rv := e.revoker(t, c.Nodes[0].Connect(t))
+	heartbeats(t, rv)
+	// The subscriber is on node 2 and fails over to node 1.
+	nc, err := nats.Connect(c.Nodes[2].URL()+","+c.Nodes[1].URL(), nats.DontRandomize(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	s := e.subscriber(t, nc)
+	start(t, s)
+
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("cluster-%d", i)
+		if i == 300 {
+			c.Nodes[2].Shutdown()
+		}
+		if _, err := rv.Revoke(context.Background(), tokenRev(ids[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRevoked(t, s, ids, 15*time.Second)
+	if nc.ConnectedUrl() != c.Nodes[1].URL() {
+		t.Fatalf("subscriber is on %s, want node 1 after node 2 stopped", nc.ConnectedUrl())
+	}
+}
+
+func TestNATSDownStorePolling(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	const bound, poll = 500 * time.Millisecond, 200 * time.Millisecond
+	s := e.subscriber(t, n.Connect(t), WithHeartbeatBound(bound), WithPollInterval(poll))
+	start(t, s)
+	n.Shutdown() // NATS entirely down, for good
+	rv := e.revoker(t, nil)
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("poll-%d", i)
+		t0 := time.Now()
+		if _, err := rv.Revoke(context.Background(), tokenRev(id)); err != nil {
+			t.Fatal(err)
+		}
+		waitRevoked(t, s, []string{id}, 5*time.Second)
+		// Silence is noticed after the bound, then the store is read every poll interval.
+		if d := time.Since(t0); d > bound+2*poll+500*time.Millisecond {
+			t.Fatalf("revocation %d took %v to arrive by polling, bound %v + poll %v", i, d, bound, poll)
+		}
+	}
+	if st := s.Stats(); st.Resyncs[ReasonPoll]+st.Resyncs[ReasonSilence] == 0 {
+		t.Fatalf("no poll resyncs: %+v", st)
+	}
+}
+
+func TestDuplicatesReorderingGaps(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	pub := n.Connect(t)
+	ctx := context.Background()
+
+	// The reference: everything in the store, delivered in order.
+	recs := make([]events.Revocation, 40)
+	now := time.Now()
+	for i := range recs {
+		recs[i] = events.Revocation{Kind: events.Kind(i%3 + 1), ID: fmt.Sprintf("id-%d", i%17), RevokedAt: now,
+			DropAfter: now.Add(time.Hour), Reason: "perm"}
+		if recs[i].Kind == events.KindSubject {
+			recs[i].NotBefore = now.Add(time.Duration(i) * time.Millisecond)
+		}
+	}
+	recs = append(recs, events.Revocation{Kind: events.KindAll, RevokedAt: now, NotBefore: now.Add(-time.Hour), DropAfter: now.Add(time.Hour)})
+
+	for trial := 0; trial < 5; trial++ {
+		prefix := fmt.Sprintf("perm%d", trial)
+		store := redisstore.New(e.redis.Client(t), redisstore.WithPrefix(prefix))
+		batch := append([]events.Revocation(nil), recs...)
+		if err := store.Append(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(pub, emptyUntilStarted{store}, WithPrefix(prefix), WithGapWait(50*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		start(t, s)
+
+		// Deliver a shuffled selection with duplicates and holes.
+		rng := rand.New(rand.NewPCG(uint64(trial), 7))
+		var order []events.Revocation
+		for _, r := range batch {
+			switch rng.IntN(4) {
+			case 0: // a hole: never delivered
+			case 1:
+				order = append(order, r, r) // twice
+			default:
+				order = append(order, r)
+			}
+		}
+		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, r := range order {
+			if err := pub.Publish(events.RevocationSubject(prefix), r.AppendJSON(nil)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testenv.WaitFor(t, 10*time.Second, func() error {
+			if st := s.Stats(); st.Applied != uint64(len(batch)) {
+				return fmt.Errorf("applied %d of %d", st.Applied, len(batch))
+			}
+			return nil
+		})
+		// Same state as in-order delivery: every entry matches exactly as events.Matches says.
+		for _, r := range batch {
+			for _, probe := range probes(r) {
+				want := false
+				for _, q := range batch {
+					want = want || q.Matches(probe.ID, probe.SessionID, probe.Subject, probe.IssuedAt)
+				}
+				if got := s.Check(probe) != nil; got != want {
+					t.Fatalf("trial %d: Check(%+v) revoked=%v, want %v", trial, probe, got, want)
+				}
+			}
+		}
+	}
+}
+
+// emptyUntilStarted hides the store's entries from the snapshot, so the test's own deliveries and
+// the catch-up are what fill the cache.
+type emptyUntilStarted struct{ *redisstore.Store }
+
+func (e emptyUntilStarted) Snapshot(ctx context.Context, fn func([]events.Revocation) error) (uint64, error) {
+	return 0, nil
+}
+
+// probes returns claims that sit just on each side of what r revokes.
+func probes(r events.Revocation) []*Claims {
+	at := r.NotBefore
+	if at.IsZero() {
+		at = time.Now()
+	}
+	id := r.ID
+	if id == "" { // kind all
+		id = "any"
+	}
+	mk := func(jti, sid, sub string, iat time.Time) *Claims {
+		return &Claims{ID: jti, SessionID: sid, Subject: sub, IssuedAt: iat}
+	}
+	return []*Claims{
+		mk(id, "s-none", "u-none", at.Add(time.Hour)),
+		mk("j-none", id, "u-none", at.Add(time.Hour)),
+		mk("j-none", "s-none", id, at.Add(-time.Microsecond)),
+		mk("j-none", "s-none", id, at),
+		mk("j-none", "s-none", "u-none", at.Add(-2*time.Hour)),
+	}
+}
+
+func TestTinyPendingLimitsBurst(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	rv := e.revoker(t, n.Connect(t))
+	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}) // slow-consumer errors are the point
+	s := e.subscriber(t, n.Connect(t, quiet), WithPendingLimits(16, 1<<20))
+	start(t, s)
+	ids := make([]string, 20_000)
+	revs := make([]events.Revocation, len(ids))
+	for i := range ids {
+		ids[i] = fmt.Sprintf("burst-%d", i)
+		revs[i] = tokenRev(ids[i])
+	}
+	if _, err := rv.RevokeBatch(context.Background(), revs); err != nil {
+		t.Fatal(err)
+	}
+	waitRevoked(t, s, ids, 20*time.Second)
+	st := s.Stats()
+	if st.Dropped == 0 {
+		t.Fatalf("NATS dropped nothing: the burst did not exceed the pending limits (%+v)", st)
+	}
+	if st.Resyncs[ReasonSlowConsumer]+st.Resyncs[ReasonGap] == 0 {
+		t.Fatalf("drops were not detected: %+v", st)
+	}
+}
+
+func TestMalformedEventsDropped(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	pub := n.Connect(t)
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	s := e.subscriber(t, n.Connect(t), WithErrorHandler(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
+	start(t, s)
+	before := s.Stats()
+	junk := [][]byte{
+		[]byte("not json"),
+		make([]byte, events.MaxSize+1),
+		[]byte(`{"v":2,"seq":1,"kind":"all","revoked_at":"2026-01-01T00:00:00Z","not_before":"2999-01-01T00:00:00Z","drop_after":"2999-01-01T00:00:00Z"}`),
+		[]byte(`{"v":1,"seq":1,"kind":"token","id":"a b","revoked_at":"2026-01-01T00:00:00Z","drop_after":"2999-01-01T00:00:00Z"}`),
+		[]byte(`{"v":1,"kind":"all","revoked_at":"2026-01-01T00:00:00Z","not_before":"2999-01-01T00:00:00Z","drop_after":"2999-01-01T00:00:00Z"}`), // no seq
+		[]byte(`{"v":1,"head":"x"}`),
+	}
+	for i, b := range junk {
+		subject := events.RevocationSubject(events.DefaultPrefix)
+		if i == len(junk)-1 {
+			subject = events.HeartbeatSubject(events.DefaultPrefix)
+		}
+		if err := pub.Publish(subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitFor(t, 5*time.Second, func() error {
+		if got := s.Stats().Invalid; got != uint64(len(junk)) {
+			return fmt.Errorf("%d invalid events counted, want %d", got, len(junk))
+		}
+		return nil
+	})
+	after := s.Stats()
+	if after.Applied != before.Applied || fmt.Sprint(after.Entries) != fmt.Sprint(before.Entries) {
+		t.Fatalf("malformed events changed the cache: before %+v after %+v", before, after)
+	}
+	if err := s.Check(tokenClaims("anything")); err != nil {
+		t.Fatalf("a forged 'all' with a bad version or no seq took effect: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, err := range errs {
+		if !errors.Is(err, ErrEvent) || len(err.Error()) > 200 {
+			t.Fatalf("handler error %q: want ErrEvent without the payload", err)
+		}
+	}
+}
+
+func TestCloseIsIdempotentAndKeepsConn(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	nc := n.Connect(t)
+	s := e.subscriber(t, nc)
+	start(t, s)
+	if err := s.Start(context.Background()); !errors.Is(err, ErrStarted) {
+		t.Fatalf("second Start = %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if nc.IsClosed() {
+		t.Fatal("Close closed the caller's connection")
+	}
+	unstarted := e.subscriber(t, nc)
+	if err := unstarted.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unstarted.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close = %v", err)
+	}
+}

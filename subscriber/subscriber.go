@@ -1,0 +1,344 @@
+package subscriber
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/revocast/revocast/events"
+)
+
+// Source is what the subscriber needs from the durable revocation log. *redisstore.Store and
+// *jsstore.Store satisfy it.
+type Source interface {
+	// Snapshot reads the head first, then streams every live entry with seq <= head to fn in
+	// batches, in increasing seq order, and returns that head. fn must not retain the slice or
+	// its strings.
+	Snapshot(ctx context.Context, fn func(batch []events.Revocation) error) (head uint64, err error)
+	// After returns up to limit live entries with seq > after, in increasing order, and a head
+	// read with or before them: when len(recs) < limit, every live entry <= head was returned.
+	After(ctx context.Context, after uint64, limit int) (recs []events.Revocation, head uint64, err error)
+}
+
+// Resync reasons, the keys of Stats.Resyncs.
+const (
+	ReasonGap            = "gap"
+	ReasonHeartbeatAhead = "heartbeat_ahead"
+	ReasonReconnect      = "reconnect"
+	ReasonSlowConsumer   = "slow_consumer"
+	ReasonSilence        = "silence"
+	ReasonPoll           = "poll"
+)
+
+var reasons = [...]string{ReasonGap, ReasonHeartbeatAhead, ReasonReconnect, ReasonSlowConsumer, ReasonSilence, ReasonPoll}
+
+// Subscriber keeps an in-process copy of every live revocation and answers Check without any
+// network hop. Build it with New, then Start it; Check is safe for concurrent use from any number
+// of goroutines and never blocks. Close stops it.
+type Subscriber struct {
+	nc  *nats.Conn
+	src Source
+	o   options
+	h   *hasher
+
+	tab       atomic.Pointer[table]
+	allNB     atomic.Int64 // NotBefore of the newest kind-all revocation, unix ns; MinInt64 if none
+	subjects  atomic.Int64 // number of subject entries: Check skips that lookup when zero
+	applied   atomic.Uint64
+	headSeen  atomic.Uint64
+	lastFresh atomic.Int64 // unix ns
+
+	// counters
+	appliedCount atomic.Uint64
+	duplicates   atomic.Uint64
+	invalid      atomic.Uint64
+	resyncs      [len(reasons)]atomic.Uint64
+	byKind       [events.KindAll + 1]atomic.Int64
+
+	// writer-only state (apply goroutine, or Start before it runs)
+	subjDrop map[uint64]int64 // subject key → DropAfter
+	allDrop  int64
+	received map[uint64]struct{} // seqs above applied already applied from NATS
+	gapSince time.Time           // when the first unfilled gap was seen; zero when none
+
+	inbox   chan inMsg
+	sub     atomic.Pointer[nats.Subscription]
+	ready   chan struct{}
+	started atomic.Bool
+	closing chan struct{}
+	done    chan struct{}
+	close   sync.Once
+}
+
+type inMsg struct {
+	rev events.Revocation
+	hb  *events.Heartbeat
+}
+
+// New returns a Subscriber that learns revocations from nc (events under the prefix) and src (the
+// durable log). nc may be nil: the subscriber then polls src. New never closes nc; the caller does,
+// after Close.
+func New(nc *nats.Conn, src Source, opts ...Option) (*Subscriber, error) {
+	if src == nil {
+		return nil, fmt.Errorf("%w: nil source", ErrOption)
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	s := &Subscriber{
+		nc: nc, src: src, o: o, h: newHasher(),
+		subjDrop: map[uint64]int64{},
+		received: map[uint64]struct{}{},
+		inbox:    make(chan inMsg, 1024),
+		ready:    make(chan struct{}),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	s.tab.Store(newTable(0))
+	s.allNB.Store(minInt64)
+	return s, nil
+}
+
+const minInt64 = -1 << 63
+
+// Check reports whether the token with claims c is revoked: nil if not, an error wrapping
+// ErrRevoked (errors.As gives the *RevokedError with the kind that matched) if it is, and
+// ErrIncomplete for nil claims or claims without jti or sid, which nothing may let through
+// unchecked. It does not allocate, takes no lock, and is safe for concurrent use.
+func (s *Subscriber) Check(c *Claims) error {
+	if c == nil || c.ID == "" || c.SessionID == "" {
+		return ErrIncomplete
+	}
+	iat := c.IssuedAt.UnixNano()
+	if iat < s.allNB.Load() {
+		return revokedErrs[events.KindAll]
+	}
+	t := s.tab.Load()
+	if _, ok := t.get(s.h.key(events.KindToken, c.ID)); ok {
+		return revokedErrs[events.KindToken]
+	}
+	if _, ok := t.get(s.h.key(events.KindSession, c.SessionID)); ok {
+		return revokedErrs[events.KindSession]
+	}
+	if s.subjects.Load() > 0 {
+		if nb, ok := t.get(s.h.key(events.KindSubject, c.Subject)); ok && iat < nb {
+			return revokedErrs[events.KindSubject]
+		}
+	}
+	return nil
+}
+
+// Ready returns a channel closed once Start has loaded the snapshot.
+func (s *Subscriber) Ready() <-chan struct{} { return s.ready }
+
+// LastFresh returns when the subscriber was last proven up to date with the store.
+func (s *Subscriber) LastFresh() time.Time {
+	ns := s.lastFresh.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// Fresh reports whether the subscriber was proven up to date within the freshness bound.
+func (s *Subscriber) Fresh() bool {
+	ns := s.lastFresh.Load()
+	return ns != 0 && s.o.clock().UnixNano()-ns <= int64(s.o.freshness)
+}
+
+func (s *Subscriber) markFresh() { s.lastFresh.Store(s.o.clock().UnixNano()) }
+
+// Start subscribes, loads the snapshot from the store, applies what arrived meanwhile, and returns
+// once the subscriber is ready: every revocation whose Revoke returned before Start was called is
+// then in the cache. While the store is unreachable it retries with backoff (reporting each failure
+// to the error handler) until ctx ends. The subscriber keeps running after Start returns, until
+// Close; ctx only bounds the start.
+func (s *Subscriber) Start(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return ErrStarted
+	}
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+	}
+	if s.nc != nil {
+		sub, err := s.nc.Subscribe(s.o.prefix+".>", s.onMsg)
+		if err != nil {
+			return fmt.Errorf("subscriber: subscribe: %w", err)
+		}
+		if s.o.pendingMsgs != 0 {
+			if err := sub.SetPendingLimits(s.o.pendingMsgs, s.o.pendingBytes); err != nil {
+				_ = sub.Unsubscribe()
+				return fmt.Errorf("subscriber: pending limits: %w", err)
+			}
+		}
+		s.sub.Store(sub)
+		// Make sure the server has the interest before the snapshot's head is read, so nothing
+		// appended after the head can be missed by both.
+		if err := s.nc.FlushWithContext(ctx); err != nil && s.nc.IsConnected() {
+			s.unsubscribe()
+			return fmt.Errorf("subscriber: flush: %w", err)
+		}
+	}
+	backoff := 50 * time.Millisecond
+	for {
+		head, err := s.src.Snapshot(ctx, func(batch []events.Revocation) error {
+			for i := range batch {
+				s.insert(&batch[i])
+			}
+			return nil
+		})
+		if err == nil {
+			s.advance(head)
+			s.markFresh()
+			break
+		}
+		s.o.errorHandler(fmt.Errorf("%w: snapshot: %w", ErrCatchUp, err))
+		select {
+		case <-ctx.Done():
+			s.unsubscribe()
+			return ctx.Err()
+		case <-s.closing:
+			s.unsubscribe()
+			return ErrClosed
+		case <-time.After(backoff):
+		}
+		if backoff < 2*time.Second {
+			backoff *= 2
+		}
+	}
+	s.o.logger.Info("subscriber ready", "applied", s.applied.Load(), "entries", s.tab.Load().count)
+	close(s.ready)
+	go s.loop()
+	return nil
+}
+
+// onMsg runs on the NATS subscription's goroutine: it decodes and hands events to the apply loop.
+func (s *Subscriber) onMsg(m *nats.Msg) {
+	var in inMsg
+	switch {
+	case strings.HasSuffix(m.Subject, ".rev") && m.Subject == events.RevocationSubject(s.o.prefix):
+		r, err := events.DecodeRevocation(m.Data)
+		if err == nil && r.Seq == 0 {
+			err = fmt.Errorf("%w: no seq", events.ErrField)
+		}
+		if err != nil {
+			s.dropInvalid(err)
+			return
+		}
+		in.rev = r
+	case m.Subject == events.HeartbeatSubject(s.o.prefix):
+		h, err := events.DecodeHeartbeat(m.Data)
+		if err != nil {
+			s.dropInvalid(err)
+			return
+		}
+		in.hb = &h
+	default:
+		return // another subject under the prefix: not ours
+	}
+	select {
+	case s.inbox <- in:
+	case <-s.closing:
+	}
+}
+
+func (s *Subscriber) dropInvalid(err error) {
+	s.invalid.Add(1)
+	s.o.errorHandler(fmt.Errorf("%w: %w", ErrEvent, err))
+}
+
+// insert applies one revocation to the cache. Writer only. It reports whether it changed anything.
+func (s *Subscriber) insert(r *events.Revocation) bool {
+	switch r.Kind {
+	case events.KindAll:
+		nb := r.NotBefore.UnixNano()
+		if d := r.DropAfter.UnixNano(); d > s.allDrop {
+			s.allDrop = d
+		}
+		if nb > s.allNB.Load() {
+			s.allNB.Store(nb)
+			if s.byKind[events.KindAll].Load() == 0 {
+				s.byKind[events.KindAll].Store(1)
+			}
+			return true
+		}
+		return false
+	case events.KindToken, events.KindSession, events.KindSubject:
+	default:
+		return false
+	}
+	key := s.h.key(r.Kind, r.ID)
+	val := r.DropAfter.UnixNano()
+	if r.Kind == events.KindSubject {
+		val = r.NotBefore.UnixNano()
+		if d := r.DropAfter.UnixNano(); d > s.subjDrop[key] {
+			s.subjDrop[key] = d
+		}
+	}
+	t := s.tab.Load()
+	if t.full() {
+		t = t.rebuilt(func(uint64, int64) bool { return true })
+		s.tab.Store(t)
+	}
+	if t.put(key, val) {
+		s.byKind[r.Kind].Add(1)
+		if r.Kind == events.KindSubject {
+			s.subjects.Add(1)
+		}
+		return true
+	}
+	return false
+}
+
+// sweep removes entries whose DropAfter has passed. Writer only.
+func (s *Subscriber) sweep(now time.Time) {
+	n := now.UnixNano()
+	if s.allDrop != 0 && s.allDrop < n {
+		s.allNB.Store(minInt64)
+		s.allDrop = 0
+		s.byKind[events.KindAll].Store(0)
+	}
+	dropAfter := func(k uint64, v int64) int64 {
+		if keyKind(k) == events.KindSubject {
+			return s.subjDrop[k]
+		}
+		return v
+	}
+	t := s.tab.Load()
+	expired := false
+	for i := range t.slots {
+		if k := t.slots[i].key.Load(); k != 0 && dropAfter(k, t.slots[i].val.Load()) < n {
+			expired = true
+			break
+		}
+	}
+	if !expired {
+		return
+	}
+	var removed [events.KindAll + 1]int64
+	nt := t.rebuilt(func(k uint64, v int64) bool {
+		if dropAfter(k, v) >= n {
+			return true
+		}
+		removed[keyKind(k)]++
+		if keyKind(k) == events.KindSubject {
+			delete(s.subjDrop, k)
+		}
+		return false
+	})
+	s.tab.Store(nt)
+	for k, r := range removed {
+		s.byKind[k].Add(-r)
+	}
+	s.subjects.Add(-removed[events.KindSubject])
+}
