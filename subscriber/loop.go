@@ -93,6 +93,7 @@ func (s *Subscriber) loop() {
 		if c := s.o.clock(); c.Sub(lastSweep) >= s.o.sweepInterval {
 			lastSweep = c
 			s.sweep(c)
+			s.sweeps.Add(1)
 		}
 	}
 }
@@ -264,6 +265,8 @@ type Stats struct {
 	Duplicates, Invalid uint64
 	// Dropped counts messages NATS dropped for this subscription (slow consumer).
 	Dropped int
+	// Sweeps counts expiry sweeps run.
+	Sweeps uint64
 }
 
 // Stats returns the current state and counters. Safe for concurrent use.
@@ -279,6 +282,7 @@ func (s *Subscriber) Stats() Stats {
 		Duplicates:    s.duplicates.Load(),
 		Invalid:       s.invalid.Load(),
 		Dropped:       s.dropped(),
+		Sweeps:        s.sweeps.Load(),
 	}
 	for k := events.KindToken; k <= events.KindAll; k++ {
 		st.Entries[k.String()] = s.byKind[k].Load()

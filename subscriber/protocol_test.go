@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/revocast/revocast/events"
@@ -18,7 +19,14 @@ import (
 	"github.com/revocast/revocast/store/redisstore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	redis.SetLogger(quietRedis{}) // go-redis logs every failed dial; the Redis-down tests cause many
+	goleak.VerifyTestMain(m)
+}
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // tokenClaims returns claims of a token with jti id, issued now.
 func tokenClaims(jti string) *Claims {

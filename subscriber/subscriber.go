@@ -57,6 +57,7 @@ type Subscriber struct {
 	appliedCount atomic.Uint64
 	duplicates   atomic.Uint64
 	invalid      atomic.Uint64
+	sweeps       atomic.Uint64
 	resyncs      [len(reasons)]atomic.Uint64
 	byKind       [events.KindAll + 1]atomic.Int64
 

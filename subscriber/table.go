@@ -99,21 +99,18 @@ func (t *table) put(key uint64, val int64) bool {
 // full reports whether one more entry would take the table past 3/4.
 func (t *table) full() bool { return (t.count+1)*4 > len(t.slots)*3 }
 
-// rebuilt returns a new table sized for the entries kept, holding every entry for which keep
-// returns true.
+// rebuilt returns a new table, at most half full, holding every entry for which keep returns
+// true. keep is called once per entry.
 func (t *table) rebuilt(keep func(key uint64, val int64) bool) *table {
-	n := 0
+	kept := make([]int, 0, t.count)
 	for i := range t.slots {
 		if k := t.slots[i].key.Load(); k != 0 && keep(k, t.slots[i].val.Load()) {
-			n++
+			kept = append(kept, i)
 		}
 	}
-	nt := newTable(n*2 + 1) // at most half full after a rebuild
-	for i := range t.slots {
-		k, v := t.slots[i].key.Load(), t.slots[i].val.Load()
-		if k != 0 && keep(k, v) {
-			nt.put(k, v)
-		}
+	nt := newTable(len(kept)*2 + 1)
+	for _, i := range kept {
+		nt.put(t.slots[i].key.Load(), t.slots[i].val.Load())
 	}
 	return nt
 }
