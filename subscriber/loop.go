@@ -13,8 +13,9 @@ import (
 // subscriber catches up at once.
 const maxReceived = 100_000
 
-// loop is the apply goroutine: the only writer of the cache after Start.
-func (s *Subscriber) loop() {
+// loop is the apply goroutine: the only writer of the cache after Start. lastSweep is the clock
+// reading Start took before it reported ready, so an expiry due after that is never skipped.
+func (s *Subscriber) loop(lastSweep time.Time) {
 	defer close(s.done)
 	every := min(s.o.gapWait, s.o.pollInterval, s.o.heartbeatBound) / 2
 	every = max(5*time.Millisecond, min(every, 250*time.Millisecond))
@@ -25,7 +26,6 @@ func (s *Subscriber) loop() {
 	var (
 		lastHeard  = time.Now()
 		lastPoll   = time.Now()
-		lastSweep  = s.o.clock()
 		reconnects = s.reconnects()
 		dropped    = s.dropped()
 		retryAt    time.Time // after a failed catch-up, not before this

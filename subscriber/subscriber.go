@@ -218,8 +218,9 @@ func (s *Subscriber) Start(ctx context.Context) error {
 		}
 	}
 	s.o.logger.Info("subscriber ready", "applied", s.applied.Load(), "entries", s.tab.Load().count)
+	lastSweep := s.o.clock()
 	close(s.ready)
-	go s.loop()
+	go s.loop(lastSweep)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package subscriber
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"sync/atomic"
 
 	"github.com/revocast/revocast/events"
@@ -30,6 +31,13 @@ type table struct {
 	slots []slot
 	mask  uint64
 	count int // live entries; writer only
+
+	// filter is a blocked Bloom filter of the keys (two bits in one 64-bit word), 8 bits per slot (2 MiB for a million
+	// entries, so it stays in cache): most tokens are not revoked, and a clear bit answers that
+	// without touching the slots, whose random reads miss the CPU caches once the table is large.
+	// The writer sets a key's bit before it stores the key.
+	filter      []atomic.Uint64
+	filterShift uint
 }
 
 type slot struct {
@@ -44,7 +52,17 @@ func newTable(size int) *table {
 	for n < size {
 		n <<= 1
 	}
-	return &table{slots: make([]slot, n), mask: uint64(n - 1)}
+	log2 := uint(bits.Len(uint(n)) - 1 + 3) // log2(8n)
+	return &table{slots: make([]slot, n), mask: uint64(n - 1),
+		filter: make([]atomic.Uint64, (n*8)/64), filterShift: 64 - log2}
+}
+
+// filterBit returns the filter word of key and the two bits set in it for key (a blocked Bloom
+// filter with k=2 in one word: one cache line read), from hash bits the slot index does not use.
+func (t *table) filterBit(key uint64) (*atomic.Uint64, uint64) {
+	h := key * 0x9e3779b97f4a7c15
+	w := h >> t.filterShift >> 6
+	return &t.filter[w], 1<<(h&63) | 1<<((h>>6)&63)
 }
 
 // hasher computes the keyed hashes; one per Subscriber.
@@ -65,6 +83,9 @@ func keyKind(key uint64) events.Kind { return events.Kind(key >> 62) }
 
 // get returns the value stored under key, or false. Safe for concurrent use with one writer.
 func (t *table) get(key uint64) (int64, bool) {
+	if w, bits := t.filterBit(key); w.Load()&bits != bits {
+		return 0, false
+	}
 	for i := key & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		switch s.key.Load() {
@@ -88,6 +109,8 @@ func (t *table) put(key uint64, val int64) bool {
 			}
 			return false
 		case 0:
+			w, bit := t.filterBit(key)
+			w.Or(bit)
 			s.val.Store(val)
 			s.key.Store(key)
 			t.count++
