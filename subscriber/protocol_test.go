@@ -448,7 +448,9 @@ func TestCloseIsIdempotentAndKeepsConn(t *testing.T) {
 	n := testenv.StartNATS(t, testenv.NATSOptions{})
 	nc := n.Connect(t)
 	s := e.subscriber(t, nc)
-	start(t, s)
+	if err := s.Start(context.Background()); err != nil { // a context without a deadline works
+		t.Fatal(err)
+	}
 	if err := s.Start(context.Background()); !errors.Is(err, ErrStarted) {
 		t.Fatalf("second Start = %v", err)
 	}

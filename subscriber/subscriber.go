@@ -185,7 +185,10 @@ func (s *Subscriber) Start(ctx context.Context) error {
 		s.sub.Store(sub)
 		// Make sure the server has the interest before the snapshot's head is read, so nothing
 		// appended after the head can be missed by both.
-		if err := s.nc.FlushWithContext(ctx); err != nil && s.nc.IsConnected() {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second) // Flush needs a deadline
+		err = s.nc.FlushWithContext(fctx)
+		cancel()
+		if err != nil && s.nc.IsConnected() {
 			s.unsubscribe()
 			return fmt.Errorf("subscriber: flush: %w", err)
 		}
