@@ -29,14 +29,14 @@ type quietRedis struct{}
 func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // tokenClaims returns claims of a token with jti id, issued now.
-func tokenClaims(jti string) *Claims {
+func jtiClaims(jti string) *Claims {
 	return &Claims{ID: jti, SessionID: "sid-unrelated", Subject: "sub-unrelated", IssuedAt: time.Now()}
 }
 
 // revokedToken reports whether s rejects the token with jti id because of a token revocation.
 func revokedToken(s *Subscriber, jti string) bool {
 	var re *RevokedError
-	return errors.As(s.Check(tokenClaims(jti)), &re) && re.Kind == events.KindToken
+	return errors.As(s.Check(jtiClaims(jti)), &re) && re.Kind == events.KindToken
 }
 
 // waitRevoked waits until s rejects every jti in ids.
@@ -431,7 +431,7 @@ func TestMalformedEventsDropped(t *testing.T) {
 	if after.Applied != before.Applied || fmt.Sprint(after.Entries) != fmt.Sprint(before.Entries) {
 		t.Fatalf("malformed events changed the cache: before %+v after %+v", before, after)
 	}
-	if err := s.Check(tokenClaims("anything")); err != nil {
+	if err := s.Check(jtiClaims("anything")); err != nil {
 		t.Fatalf("a forged 'all' with a bad version or no seq took effect: %v", err)
 	}
 	mu.Lock()
