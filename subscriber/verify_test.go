@@ -41,7 +41,7 @@ func validClaims() map[string]any {
 	return map[string]any{
 		"iss": "revocast", "sub": "alice", "aud": "revocast", "jti": "jti-1", "sid": "sid-1",
 		"iat": json.Number("1795867200.123456"), "nbf": json.Number("1795867200.123456"),
-		"exp": json.Number(fmt.Sprint(testNow.Add(5 * time.Minute).Unix())),
+		"exp":  json.Number(fmt.Sprint(testNow.Add(5 * time.Minute).Unix())),
 		"name": "Alice", "email": "alice@example.com", "roles": []string{"admin"},
 	}
 }
@@ -57,7 +57,9 @@ func signRaw(k ed25519.PrivateKey, header, claims any) string {
 	return in + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(k, []byte(in)))
 }
 
-func header(kid string) map[string]any { return map[string]any{"alg": "EdDSA", "typ": "at+jwt", "kid": kid} }
+func header(kid string) map[string]any {
+	return map[string]any{"alg": "EdDSA", "typ": "at+jwt", "kid": kid}
+}
 
 func testVerifier(t testing.TB, k testKeys, opts ...VerifierOption) *Verifier {
 	v, err := NewVerifier(context.Background(), append([]VerifierOption{
