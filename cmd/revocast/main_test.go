@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +125,16 @@ func TestIssuerPortTaken(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "missing.json") {
 		t.Fatalf("missing users file: exit %d, stderr %q", code, stderr)
 	}
+}
+
+// syncWriter serializes writes from a command's goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
