@@ -3,7 +3,6 @@ package subscriber
 import (
 	"context"
 	"crypto"
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -112,11 +111,12 @@ func (k *jwk) publicKey() (crypto.PublicKey, error) {
 		if errX != nil || errY != nil || len(x) != 32 || len(y) != 32 {
 			return nil, fmt.Errorf("%w: bad EC key", ErrJWKS)
 		}
-		// ecdh validates that the point is on the curve.
-		if _, err := ecdh.P256().NewPublicKey(append(append([]byte{4}, x...), y...)); err != nil {
+		// ParseUncompressedPublicKey checks that the point is on the curve.
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
 			return nil, fmt.Errorf("%w: EC point not on P-256", ErrJWKS)
 		}
-		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
+		return pub, nil
 	case k.Kty == "RSA":
 		n, errN := b64(k.N)
 		e, errE := b64(k.E)

@@ -3,7 +3,10 @@ package subscriber
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -382,4 +385,33 @@ func FuzzToken(f *testing.F) {
 			t.Fatalf("token %q not from the header %q", tok, authz)
 		}
 	})
+}
+
+func TestParseJWKSKeyTypes(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rs, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ecb, _ := ec.PublicKey.Bytes()
+	b := base64.RawURLEncoding.EncodeToString
+	set := fmt.Sprintf(`{"keys":[{"kty":"EC","crv":"P-256","kid":"e","x":%q,"y":%q},{"kty":"RSA","kid":"r","n":%q,"e":"AQAB"},`+
+		`{"kty":"EC","crv":"P-256","kid":"offcurve","x":%q,"y":%q}]}`,
+		b(ecb[1:33]), b(ecb[33:]), b(rs.N.Bytes()), b(ecb[1:33]), b(make([]byte, 32)))
+	keys, skipped, err := parseJWKS([]byte(set))
+	if err != nil || skipped != 1 || keys["e"].alg != "ES256" || keys["r"].alg != "RS256" {
+		t.Fatalf("keys %v skipped %d err %v", keys, skipped, err)
+	}
+	// An ES256 token verifies against the parsed EC key.
+	v, err := NewVerifier(context.Background(), WithKeys(map[string]crypto.PublicKey{"e": keys["e"].pub}),
+		WithVerifierClock(func() time.Time { return testNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims(validClaims()))
+	tok.Header["typ"], tok.Header["kid"] = "at+jwt", "e"
+	s, err := tok.SignedString(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), s); err != nil {
+		t.Fatalf("ES256: %v", err)
+	}
 }
