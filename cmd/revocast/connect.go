@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,4 +46,47 @@ func connectRedis(ctx context.Context, url string) (*redis.Client, error) {
 		return nil, fmt.Errorf("cannot reach Redis at %s: %v (start Redis or set --redis / REVOCAST_REDIS)", opts.Addr, err)
 	}
 	return c, nil
+}
+
+// serviceFlags are the connection flags of the long-running commands.
+type serviceFlags struct {
+	http, nats, redis, storePrefix, logLevel string
+}
+
+func (f *serviceFlags) register(fs *flag.FlagSet, defaultHTTP, redisUse string) {
+	fs.StringVar(&f.http, "http", defaultHTTP, "HTTP listen address")
+	fs.StringVar(&f.nats, "nats", nats.DefaultURL, "NATS URL (comma-separated for a cluster)")
+	fs.StringVar(&f.redis, "redis", "redis://127.0.0.1:6379/0", "Redis URL of "+redisUse)
+	fs.StringVar(&f.storePrefix, "store-prefix", "revocast", "key prefix in Redis")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// connections are a service's logger, Redis client and NATS connection.
+type connections struct {
+	logger *slog.Logger
+	redis  *redis.Client
+	nats   *nats.Conn
+}
+
+// connect builds the logger and connects to Redis and NATS; close releases them.
+func (f *serviceFlags) connect(ctx context.Context, stderr io.Writer, name string) (*connections, error) {
+	logger, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := connectRedis(ctx, f.redis)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := connectNATS(ctx, f.nats, name)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return &connections{logger: logger, redis: rc, nats: nc}, nil
+}
+
+func (c *connections) close() {
+	c.nats.Close()
+	c.redis.Close()
 }

@@ -115,37 +115,26 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo-service", summary, stderr)
 	var f demoFlags
 	f.register(fs)
-	httpAddr := fs.String("http", "127.0.0.1:8081", "HTTP listen address")
-	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL (comma-separated for a cluster)")
-	redisURL := fs.String("redis", "redis://127.0.0.1:6379/0", "Redis URL of the revocation log")
-	storePrefix := fs.String("store-prefix", "revocast", "key prefix in Redis")
+	var sf serviceFlags
+	sf.register(fs, "127.0.0.1:8081", "the revocation log")
 	jwks := fs.String("jwks", "http://127.0.0.1:8080/.well-known/jwks.json", "the issuer's JWKS URL")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
-		return err
-	}
-	logger, err := newLogger(stderr, *logLevel)
-	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rc, err := connectRedis(ctx, *redisURL)
+	conns, err := sf.connect(ctx, stderr, "revocast-demo")
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	nc, err := connectNATS(ctx, *natsURL, "revocast-demo")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	d, err := startDemo(ctx, &f, nc, redisstore.New(rc, redisstore.WithPrefix(*storePrefix)), *jwks, logger)
+	defer conns.close()
+	logger := conns.logger
+	d, err := startDemo(ctx, &f, conns.nats, redisstore.New(conns.redis, redisstore.WithPrefix(sf.storePrefix)), *jwks, logger)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	srv, err := listenAndServe(ctx, "demo service", *httpAddr, "http", d.handler, logger)
+	srv, err := listenAndServe(ctx, "demo service", sf.http, "http", d.handler, logger)
 	if err != nil {
 		cancel()
 		return err

@@ -111,33 +111,22 @@ func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("issuer", summary, stderr)
 	var f issuerFlags
 	f.register(fs)
-	httpAddr := fs.String("http", "127.0.0.1:8080", "HTTP listen address")
-	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL (comma-separated for a cluster)")
-	redisURL := fs.String("redis", "redis://127.0.0.1:6379/0", "Redis URL of the revocation log and sessions")
-	storePrefix := fs.String("store-prefix", "revocast", "key prefix in Redis")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	var sf serviceFlags
+	sf.register(fs, "127.0.0.1:8080", "the revocation log and sessions")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
-		return err
-	}
-	logger, err := newLogger(stderr, *logLevel)
-	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rc, err := connectRedis(ctx, *redisURL)
+	conns, err := sf.connect(ctx, stderr, "revocast-issuer")
 	if err != nil {
 		return err
 	}
-	defer rc.Close()
-	nc, err := connectNATS(ctx, *natsURL, "revocast-issuer")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
+	defer conns.close()
+	logger, rc, nc := conns.logger, conns.redis, conns.nats
 
-	log := redisstore.New(rc, redisstore.WithPrefix(*storePrefix))
-	sessions := redissession.New(redisstore.NewSessions(rc, redisstore.WithSessionsPrefix(*storePrefix)))
+	log := redisstore.New(rc, redisstore.WithPrefix(sf.storePrefix))
+	sessions := redissession.New(redisstore.NewSessions(rc, redisstore.WithSessionsPrefix(sf.storePrefix)))
 	natsReady := issuer.PingFunc(func(context.Context) error {
 		if !nc.IsConnected() {
 			return errors.New("nats: not connected")
@@ -148,7 +137,7 @@ func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	srv, err := listenAndServe(ctx, "issuer", *httpAddr, "http", stack.issuer, logger)
+	srv, err := listenAndServe(ctx, "issuer", sf.http, "http", stack.issuer, logger)
 	if err != nil {
 		cancel()
 		<-stack.done
