@@ -102,7 +102,7 @@ func TestIssuerAndDemoServiceEndToEnd(t *testing.T) {
 	issuerAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	demoAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	background(t, "issuer", "--http", issuerAddr, "--redis", r.URL(), "--nats", n.URL(), "--users", users,
-		"--keys", filepath.Join(dir, "keys"), "--insecure-cookies")
+		"--keys", filepath.Join(dir, "keys"), "--insecure-cookies", "--refresh-grace", "1ns")
 	waitHTTP(t, "http://"+issuerAddr+"/readyz")
 	background(t, "demo-service", "--http", demoAddr, "--redis", r.URL(), "--nats", n.URL(),
 		"--jwks", "http://"+issuerAddr+"/.well-known/jwks.json")
@@ -148,4 +148,26 @@ func TestIssuerAndDemoServiceEndToEnd(t *testing.T) {
 	if code, who := c.do("GET", "http://"+demoAddr+"/whoami", fresh, ""); code != 200 {
 		t.Fatalf("login right after logout-all: %d %v", code, who)
 	}
+
+	// Theft: a rotated-out refresh token presented again revokes the session; the last access token
+	// of that session is then rejected by the subscriber in the demo service.
+	_, l4 := c.do("POST", "http://"+issuerAddr+"/v1/login", "", `{"username":"alice","password":"revocast"}`)
+	stolen := l4["refresh_token"].(string)
+	code, rot := c.do("POST", "http://"+issuerAddr+"/v1/refresh", "", `{"refresh_token":"`+stolen+`"}`)
+	if code != 200 {
+		t.Fatalf("refresh: %d %v", code, rot)
+	}
+	last := rot["access_token"].(string)
+	if code, _ := c.do("GET", "http://"+demoAddr+"/whoami", last, ""); code != 200 {
+		t.Fatalf("fresh access token rejected before the theft: %d", code)
+	}
+	if code, body := c.do("POST", "http://"+issuerAddr+"/v1/refresh", "", `{"refresh_token":"`+stolen+`"}`); code != 401 {
+		t.Fatalf("reuse of a rotated-out refresh token: %d %v, want 401", code, body)
+	}
+	testenv.WaitFor(t, 5*time.Second, func() error {
+		if code, body := c.do("GET", "http://"+demoAddr+"/whoami", last, ""); code != 401 {
+			return fmt.Errorf("the stolen session's last access token is still accepted: %d %v", code, body)
+		}
+		return nil
+	})
 }
