@@ -1,0 +1,157 @@
+package jsstore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/revocast/revocast/events"
+	"github.com/revocast/revocast/internal/testenv"
+	"github.com/revocast/revocast/revoker"
+	"github.com/revocast/revocast/subscriber"
+	"github.com/revocast/revocast/store/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestConformance(t *testing.T) {
+	n := testenv.StartNATS(t, testenv.NATSOptions{JetStream: true})
+	nc := n.Connect(t)
+	i := 0
+	storetest.Run(t, func(t *testing.T, now func() time.Time) storetest.Log {
+		i++
+		s, err := New(context.Background(), nc, WithStream(fmt.Sprintf("T%d", i)), WithSubject(fmt.Sprintf("t%d.log", i)),
+			WithClock(now), WithMaxAge(100*365*24*time.Hour), WithBatchSize(7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+func TestConformanceCluster(t *testing.T) {
+	c := testenv.StartCluster(t, 3, testenv.NATSOptions{JetStream: true})
+	nc := c.Connect(t)
+	i := 0
+	storetest.Run(t, func(t *testing.T, now func() time.Time) storetest.Log {
+		i++
+		var s *Store
+		testenv.WaitFor(t, 20*time.Second, func() error { // the meta leader may still be settling
+			var err error
+			s, err = New(context.Background(), nc, WithStream(fmt.Sprintf("C%d", i)), WithSubject(fmt.Sprintf("c%d.log", i)),
+				WithClock(now), WithMaxAge(100*365*24*time.Hour), WithReplicas(3))
+			return err
+		})
+		return s
+	})
+}
+
+// TestClusterNodeLoss appends through a stopped node: nothing acknowledged is lost and the
+// sequence stays dense.
+func TestClusterNodeLoss(t *testing.T) {
+	c := testenv.StartCluster(t, 3, testenv.NATSOptions{JetStream: true})
+	nc := c.Connect(t)
+	ctx := context.Background()
+	var s *Store
+	testenv.WaitFor(t, 20*time.Second, func() error {
+		var err error
+		s, err = New(ctx, nc, WithReplicas(3))
+		return err
+	})
+	appended := 0
+	appendOne := func(i int) {
+		r := storetest.Rev(fmt.Sprintf("loss-%d", i), time.Hour)
+		r.RevokedAt, r.DropAfter = time.Now(), time.Now().Add(time.Hour)
+		testenv.WaitFor(t, 30*time.Second, func() error { // retried while the stream elects a leader
+			return s.Append(ctx, []events.Revocation{r})
+		})
+		appended++
+	}
+	for i := 0; i < 50; i++ {
+		appendOne(i)
+	}
+	c.Nodes[0].Shutdown()
+	for i := 50; i < 100; i++ {
+		appendOne(i)
+	}
+	var seqs []uint64
+	testenv.WaitFor(t, 20*time.Second, func() error {
+		seqs = seqs[:0]
+		_, err := s.Snapshot(ctx, func(b []events.Revocation) error {
+			for _, r := range b {
+				seqs = append(seqs, r.Seq)
+			}
+			return nil
+		})
+		return err
+	})
+	if len(seqs) < appended {
+		t.Fatalf("%d entries after losing a node, %d were acknowledged", len(seqs), appended)
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("sequence not dense at %d: %d after %d", i, seqs[i], seqs[i-1])
+		}
+	}
+}
+
+// TestSubscriberOnJetStream runs the whole protocol on the JetStream store: cold start from the
+// stream, then live revocations through the revoker.
+func TestSubscriberOnJetStream(t *testing.T) {
+	n := testenv.StartNATS(t, testenv.NATSOptions{JetStream: true})
+	nc := n.Connect(t)
+	ctx := context.Background()
+	s, err := New(ctx, nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := revoker.New(nc, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := make([]events.Revocation, 2500)
+	for i := range before {
+		before[i] = events.Revocation{Kind: events.KindToken, ID: fmt.Sprintf("before-%d", i)}
+	}
+	if _, err := rv.RevokeBatch(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := subscriber.New(nc, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := sub.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	revoked := func(jti string) bool {
+		return sub.Check(&subscriber.Claims{ID: jti, SessionID: "s", Subject: "u", IssuedAt: time.Now()}) != nil
+	}
+	for i := range before {
+		if !revoked(fmt.Sprintf("before-%d", i)) {
+			t.Fatalf("before-%d not in the cold start", i)
+		}
+	}
+	if _, err := rv.Revoke(ctx, events.Revocation{Kind: events.KindToken, ID: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 5*time.Second, func() error {
+		if !revoked("after") {
+			return fmt.Errorf("live revocation not applied: %+v", sub.Stats())
+		}
+		return nil
+	})
+	n.Restart(t) // file storage: the log survives a restart of the server
+	sub2, err := subscriber.New(nc, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub2.Close()
+	testenv.WaitFor(t, 10*time.Second, func() error { return sub2.Start(ctx) })
+	if st := sub2.Stats(); st.Entries["token"] != int64(len(before)+1) {
+		t.Fatalf("after a server restart the log holds %v", st.Entries)
+	}
+}
