@@ -104,7 +104,9 @@ func WithMaxAge(d time.Duration) Option {
 }
 
 // WithClock sets the clock of expiry. Defaults to time.Now.
-func WithClock(now func() time.Time) Option { return func(o *options) error { o.clock = now; return nil } }
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error { o.clock = now; return nil }
+}
 
 // WithBatchSize sets how many entries a read fetches at once. Defaults to 10,000.
 func WithBatchSize(n int) Option {
@@ -118,7 +120,9 @@ func WithBatchSize(n int) Option {
 }
 
 // WithErrorHandler receives entries skipped because they do not decode. Defaults to none.
-func WithErrorHandler(f func(error)) Option { return func(o *options) error { o.onError = f; return nil } }
+func WithErrorHandler(f func(error)) Option {
+	return func(o *options) error { o.onError = f; return nil }
+}
 
 // Store is the revocation log in a JetStream stream.
 type Store struct {

@@ -11,8 +11,8 @@ import (
 	"github.com/revocast/revocast/events"
 	"github.com/revocast/revocast/internal/testenv"
 	"github.com/revocast/revocast/revoker"
-	"github.com/revocast/revocast/subscriber"
 	"github.com/revocast/revocast/store/storetest"
+	"github.com/revocast/revocast/subscriber"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
