@@ -23,8 +23,8 @@
 //
 // Every message carries a per-message TTL (Nats-TTL, the stream allows it) of its DropAfter minus
 // now plus a second, so the server removes it after it can no longer matter; the stream's MaxAge
-// (WithMaxAge, default 24h) is an outer bound, and Append refuses an entry whose DropAfter lies
-// beyond now + MaxAge rather than let the server drop it early. Sweep also removes expired entries
+// (WithMaxAge, default none) is an optional outer bound, and Append refuses an entry whose DropAfter
+// lies beyond now + MaxAge rather than let the server drop it early. Sweep also removes expired entries
 // by the store's clock (scanning the stream), and Append deletes up to 100 expired entries that this
 // Store appended, so the log stays bounded by the injected clock too. Reads skip entries whose
 // DropAfter has passed.
@@ -92,7 +92,9 @@ func WithReplicas(n int) Option {
 	}
 }
 
-// WithMaxAge sets the stream's retention bound. Defaults to 24h.
+// WithMaxAge sets the stream's retention bound: Append then refuses an entry whose DropAfter is
+// beyond now + d (ErrRetention) rather than let the stream drop it early. Defaults to none: the
+// per-message TTLs alone expire entries.
 func WithMaxAge(d time.Duration) Option {
 	return func(o *options) error {
 		if d < time.Minute {
@@ -137,7 +139,7 @@ type Store struct {
 
 // New creates or updates the stream and returns the Store.
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
-	o := options{stream: "REVOCAST", subject: "revocast.store.log", replicas: 1, maxAge: 24 * time.Hour,
+	o := options{stream: "REVOCAST", subject: "revocast.store.log", replicas: 1,
 		clock: time.Now, batch: 10_000, onError: func(error) {}}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -175,7 +177,7 @@ func (s *Store) Append(ctx context.Context, recs []events.Revocation) error {
 		if err := recs[i].Validate(); err != nil {
 			return fmt.Errorf("%w: record %d: %w", ErrInvalid, i, err)
 		}
-		if recs[i].DropAfter.After(now.Add(s.o.maxAge)) {
+		if s.o.maxAge > 0 && recs[i].DropAfter.After(now.Add(s.o.maxAge)) {
 			return fmt.Errorf("%w: record %d", ErrRetention, i)
 		}
 	}

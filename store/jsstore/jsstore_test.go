@@ -2,6 +2,7 @@ package jsstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -153,5 +154,21 @@ func TestSubscriberOnJetStream(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, func() error { return sub2.Start(ctx) })
 	if st := sub2.Stats(); st.Entries["token"] != int64(len(before)+1) {
 		t.Fatalf("after a server restart the log holds %v", st.Entries)
+	}
+}
+
+func TestRetentionBound(t *testing.T) {
+	n := testenv.StartNATS(t, testenv.NATSOptions{JetStream: true})
+	s, err := New(context.Background(), n.Connect(t), WithMaxAge(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := storetest.Rev("far", 2*time.Hour)
+	r.RevokedAt, r.DropAfter = time.Now(), time.Now().Add(2*time.Hour)
+	if err := s.Append(context.Background(), []events.Revocation{r}); !errors.Is(err, ErrRetention) {
+		t.Fatalf("an entry that would outlive the stream's MaxAge: %v, want ErrRetention", err)
+	}
+	if h, _ := s.Head(context.Background()); h != 0 {
+		t.Fatalf("head %d after a refused append", h)
 	}
 }
