@@ -70,7 +70,7 @@ func (s *jsServers) env(t *testing.T, opts ...envOption) *env {
 }
 
 // The issuer's whole endpoint table and flows against the JetStream stores of `revocast dev`.
-func TestEndpointsJetStream(t *testing.T)        { runEndpointTable(t, startJS(t).env) }
+func TestEndpointsJetStream(t *testing.T)         { runEndpointTable(t, startJS(t).env) }
 func TestConcurrentRefreshJetStream(t *testing.T) { testConcurrentRefresh(t, startJS(t).env) }
 func TestTheftDetectionJetStream(t *testing.T)    { testTheftDetection(t, startJS(t).env) }
 func TestLogoutAllThenLoginJetStream(t *testing.T) {
