@@ -33,9 +33,11 @@ type issuerFlags struct {
 	insecureCookies               bool
 }
 
-func (f *issuerFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.keys, "keys", "keys", "directory of signing keys, one PKCS#8 PEM file per key named <kid>.pem (one is generated if empty)")
-	fs.StringVar(&f.users, "users", "users.json", "users file (JSON; see 'revocast hash-password'); re-read on SIGHUP")
+// register adds the flags; keysUsage and usersUsage describe the defaults of --keys and --users
+// ("" defaults).
+func (f *issuerFlags) register(fs *flag.FlagSet, keysDefault, keysUsage, usersDefault, usersUsage string) {
+	fs.StringVar(&f.keys, "keys", keysDefault, "directory of signing keys, one PKCS#8 PEM file per key named <kid>.pem (one is generated if empty)"+keysUsage)
+	fs.StringVar(&f.users, "users", usersDefault, "users file (JSON; see 'revocast hash-password'); re-read on SIGHUP"+usersUsage)
 	fs.StringVar(&f.iss, "issuer", issuer.DefaultIssuer, "iss claim of access tokens")
 	fs.StringVar(&f.aud, "audience", issuer.DefaultAudience, "aud claim of access tokens")
 	fs.StringVar(&f.prefix, "prefix", events.DefaultPrefix, "NATS subject prefix of revocation events")
@@ -110,7 +112,7 @@ func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	const summary = "run the issuer: login, refresh, logout, sessions, JWKS, admin revocations"
 	fs := newFlagSet("issuer", summary, stderr)
 	var f issuerFlags
-	f.register(fs)
+	f.register(fs, "keys", "", "users.json", "")
 	var sf serviceFlags
 	sf.register(fs, "127.0.0.1:8080", "the revocation log and sessions")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {

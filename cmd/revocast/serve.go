@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// server is an HTTP server listening on an address; it stops when its context ends.
-type server struct {
+// httpServer is an HTTP server listening on an address; it stops when its context ends.
+type httpServer struct {
 	name string
 	addr string // the address actually bound (":0" resolved)
 	srv  *http.Server
@@ -21,12 +21,12 @@ type server struct {
 
 // listenAndServe binds addr synchronously, so a taken port is an error here, then serves h until
 // ctx ends, when it stops accepting and waits up to 10s for in-flight requests.
-func listenAndServe(ctx context.Context, name, addr, flagName string, h http.Handler, log *slog.Logger) (*server, error) {
+func listenAndServe(ctx context.Context, name, addr, flagName string, h http.Handler, log *slog.Logger) (*httpServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s cannot listen on %s: %v (choose another address with --%s)", name, addr, errors.Unwrap(err), flagName)
 	}
-	s := &server{
+	s := &httpServer{
 		name: name,
 		addr: ln.Addr().String(),
 		srv: &http.Server{
@@ -56,10 +56,10 @@ func listenAndServe(ctx context.Context, name, addr, flagName string, h http.Han
 }
 
 // wait blocks until the server has stopped and returns why.
-func (s *server) wait() error { return <-s.done }
+func (s *httpServer) wait() error { return <-s.done }
 
 // url returns http://addr with a wildcard host replaced by 127.0.0.1.
-func (s *server) url() string {
+func (s *httpServer) url() string {
 	host, port, _ := net.SplitHostPort(s.addr)
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "127.0.0.1"

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/revocast/revocast/internal/testenv"
+)
+
+// startDev runs `revocast dev` in-process on free ports with dataDir and returns its URLs and a
+// function that stops it (as Ctrl-C does) and waits for it to exit.
+func startDev(t *testing.T, dataDir string, natsPort int) (issuerURL, demoURL string, stop func()) {
+	t.Helper()
+	issuerAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	demoAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out syncWriter
+	out.w = &strings.Builder{}
+	go func() {
+		done <- run(ctx, []string{"dev", "--data-dir", dataDir, "--nats-port", fmt.Sprint(natsPort),
+			"--http", issuerAddr, "--demo", demoAddr}, strings.NewReader(""), &out, io.Discard)
+	}()
+	issuerURL, demoURL = "http://"+issuerAddr, "http://"+demoAddr
+	waitHTTP(t, demoURL+"/readyz")
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("dev exited %d", code)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("dev did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	out.mu.Lock()
+	banner := out.w.(*strings.Builder).String()
+	out.mu.Unlock()
+	if !strings.Contains(banner, issuerURL+"/v1/login") || !strings.Contains(banner, demoURL+"/whoami") {
+		t.Fatalf("banner lacks the walk-through:\n%s", banner)
+	}
+	return issuerURL, demoURL, stop
+}
+
+// TestDevPersistsAcrossRestart: a token revoked before a restart is still rejected after it, and a
+// session opened before it still refreshes.
+func TestDevPersistsAcrossRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	natsPort := testenv.FreePort(t)
+	issuerURL, demoURL, stop := startDev(t, dir, natsPort)
+	c := client{t}
+
+	_, alice := c.do("POST", issuerURL+"/v1/login", "", `{"username":"alice","password":"revocast"}`)
+	revoked := alice["access_token"].(string)
+	if code, who := c.do("GET", demoURL+"/whoami", revoked, ""); code != 200 || who["sub"] != "alice" {
+		t.Fatalf("whoami: %d %v", code, who)
+	}
+	if code, _ := c.do("POST", issuerURL+"/v1/logout", revoked, ""); code != 204 {
+		t.Fatalf("logout: %d", code)
+	}
+	testenv.WaitFor(t, 5*time.Second, func() error {
+		if code, _ := c.do("GET", demoURL+"/whoami", revoked, ""); code != 401 {
+			return fmt.Errorf("whoami after logout: %d", code)
+		}
+		return nil
+	})
+	_, bob := c.do("POST", issuerURL+"/v1/login", "", `{"username":"bob","password":"revocast"}`)
+	stop()
+
+	issuerURL, demoURL, _ = startDev(t, dir, natsPort)
+	if code, body := c.do("GET", demoURL+"/whoami", revoked, ""); code != 401 {
+		t.Fatalf("a token revoked before the restart is accepted after it: %d %v", code, body)
+	}
+	code, refreshed := c.do("POST", issuerURL+"/v1/refresh", "", `{"refresh_token":"`+bob["refresh_token"].(string)+`"}`)
+	if code != 200 {
+		t.Fatalf("bob's session did not survive the restart: %d %v", code, refreshed)
+	}
+	if code, who := c.do("GET", demoURL+"/whoami", refreshed["access_token"].(string), ""); code != 200 || who["sub"] != "bob" {
+		t.Fatalf("whoami with the refreshed token: %d %v", code, who)
+	}
+}
