@@ -1,0 +1,12 @@
+# revocast: one static binary in a small, non-root image.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/revocast ./cmd/revocast
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/revocast /usr/local/bin/revocast
+USER nonroot:nonroot
+ENTRYPOINT ["/usr/local/bin/revocast"]
