@@ -77,6 +77,20 @@ func TestDevPersistsAcrossRestart(t *testing.T) {
 		return nil
 	})
 	_, bob := c.do("POST", issuerURL+"/v1/login", "", `{"username":"bob","password":"revocast"}`)
+
+	// revocast revoke --jetstream reaches the dev instance's log and its demo service.
+	_, carol := c.do("POST", issuerURL+"/v1/login", "", `{"username":"alice","password":"revocast"}`)
+	var out strings.Builder
+	if code := run(context.Background(), []string{"revoke", "--jetstream", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort),
+		"--kind", "session", "--id", carol["session_id"].(string)}, strings.NewReader(""), &out, io.Discard); code != 0 {
+		t.Fatalf("revoke --jetstream exited %d", code)
+	}
+	testenv.WaitFor(t, 5*time.Second, func() error {
+		if code, _ := c.do("GET", demoURL+"/whoami", carol["access_token"].(string), ""); code != 401 {
+			return fmt.Errorf("session revoked with the CLI still accepted: %d", code)
+		}
+		return nil
+	})
 	stop()
 
 	issuerURL, demoURL, _ = startDev(t, dir, natsPort)

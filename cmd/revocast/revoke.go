@@ -17,6 +17,7 @@ import (
 
 	"github.com/revocast/revocast/events"
 	"github.com/revocast/revocast/revoker"
+	"github.com/revocast/revocast/store/jsstore"
 	"github.com/revocast/revocast/store/redisstore"
 )
 
@@ -33,6 +34,7 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	reason := fs.String("reason", "cli", "reason recorded with the revocation")
 	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL, with --redis")
 	redisURL := fs.String("redis", "", "Redis URL of the revocation log: revoke directly through the store and NATS")
+	jetStream := fs.Bool("jetstream", false, "revoke directly through the JetStream log on --nats (the store of 'revocast dev')")
 	storePrefix := fs.String("store-prefix", "revocast", "key prefix in Redis, with --redis")
 	prefix := fs.String("prefix", events.DefaultPrefix, "NATS subject prefix, with --redis")
 	accessTTL := fs.Duration("access-ttl", 5*time.Minute, "the issuer's access-token lifetime, with --redis (bounds how long the entry is kept)")
@@ -46,18 +48,18 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var seq uint64
 	switch {
-	case *issuerURL != "" && *redisURL != "":
-		return errors.New("give either --redis or --issuer-url, not both")
+	case btoi(*issuerURL != "")+btoi(*redisURL != "")+btoi(*jetStream) > 1:
+		return errors.New("give one of --redis, --jetstream and --issuer-url")
 	case *issuerURL != "":
 		token := os.Getenv("REVOCAST_TOKEN") // never a flag: it would show in ps
 		if token == "" {
 			return errors.New("--issuer-url needs an admin access token in REVOCAST_TOKEN")
 		}
 		seq, err = revokeThroughIssuer(ctx, *issuerURL, token, *kind, *id, *notBefore, *reason)
-	case *redisURL != "":
+	case *redisURL != "", *jetStream:
 		seq, err = revokeThroughStore(ctx, *redisURL, *storePrefix, *natsURL, *prefix, *accessTTL, rev)
 	default:
-		return errors.New("say where to revoke: --redis URL (store and NATS) or --issuer-url URL (admin API)")
+		return errors.New("say where to revoke: --redis URL or --jetstream (store and NATS), or --issuer-url URL (admin API)")
 	}
 	if err != nil {
 		return err
@@ -93,22 +95,30 @@ func revocationFromFlags(kind, id, notBefore, reason string) (events.Revocation,
 	return rev, nil
 }
 
+// revokeThroughStore appends to the Redis log at redisURL, or to the JetStream log when redisURL is
+// empty, and publishes on NATS.
 func revokeThroughStore(ctx context.Context, redisURL, storePrefix, natsURL, prefix string, accessTTL time.Duration, rev events.Revocation) (uint64, error) {
-	rc, err := connectRedis(ctx, redisURL)
-	if err != nil {
-		return 0, err
-	}
-	defer rc.Close()
 	nc, err := connectNATS(ctx, natsURL, "revocast-revoke")
 	if err != nil {
 		return 0, err
 	}
 	defer nc.Close()
+	var log revoker.Log
+	if redisURL != "" {
+		rc, err := connectRedis(ctx, redisURL)
+		if err != nil {
+			return 0, err
+		}
+		defer rc.Close()
+		log = redisstore.New(rc, redisstore.WithPrefix(storePrefix))
+	} else if log, err = jsstore.New(ctx, nc); err != nil {
+		return 0, err
+	}
 	var (
 		mu     sync.Mutex
 		pubErr error
 	)
-	rv, err := revoker.New(nc, redisstore.New(rc, redisstore.WithPrefix(storePrefix)),
+	rv, err := revoker.New(nc, log,
 		revoker.WithPrefix(prefix), revoker.WithMaxTokenLifetime(accessTTL),
 		revoker.WithErrorHandler(func(err error) { mu.Lock(); pubErr = err; mu.Unlock() }))
 	if err != nil {
@@ -150,4 +160,11 @@ func revokeThroughIssuer(ctx context.Context, base, token, kind, id, notBefore, 
 		return 0, fmt.Errorf("issuer answered %s: %s %s", resp.Status, out.Error, out.Message)
 	}
 	return out.Seq, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
