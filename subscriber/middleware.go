@@ -31,6 +31,9 @@ type Authenticator struct {
 	cookies    []string
 	logger     *slog.Logger
 	rejected   [numReasons]atomic.Uint64
+
+	refreshURL    string // WithSilentRefresh
+	refreshClient *http.Client
 }
 
 // AuthOption configures an Authenticator.
@@ -134,19 +137,25 @@ func (a *Authenticator) Stats() AuthStats {
 // Token returns the access token of r: the Authorization Bearer credentials, else the access
 // cookie, else "".
 func (a *Authenticator) Token(r *http.Request) string {
+	tok, _ := a.token(r)
+	return tok
+}
+
+// token returns the access token of r and whether it came from a cookie.
+func (a *Authenticator) token(r *http.Request) (string, bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, ok := strings.Cut(h, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(cred)
+			return strings.TrimSpace(cred), false
 		}
-		return ""
+		return "", false
 	}
 	for _, name := range a.cookies {
 		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value
+			return c.Value, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // Middleware authenticates every request before next: the claims are in the request context
@@ -155,7 +164,7 @@ func (a *Authenticator) Token(r *http.Request) string {
 // Retry-After.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := a.Token(r)
+		token, fromCookie := a.token(r)
 		if token == "" {
 			a.rejected[reasonMissing].Add(1)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="revocast"`)
@@ -163,6 +172,13 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		c, err := a.Authenticate(r.Context(), token)
+		if err != nil && fromCookie && a.refreshURL != "" && errors.Is(err, ErrTokenInvalid) && Describe(err) == "token expired" {
+			if rc, rerr := a.silentRefresh(w, r); rerr == nil {
+				c, err = rc, nil
+			} else {
+				a.logger.Info("silent refresh failed", "err", rerr.Error(), "remote", r.RemoteAddr)
+			}
+		}
 		if err != nil {
 			if errors.Is(err, ErrStale) {
 				w.Header().Set("Retry-After", "1")
