@@ -1,9 +1,14 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,118 +16,174 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// NATSOptions configure an embedded nats-server.
+// NATSOptions configures StartNATS and StartCluster. The zero value is a
+// single core-NATS node on a free loopback port.
 type NATSOptions struct {
-	// JetStream turns JetStream on, with file storage in a directory kept across Restart.
-	// Defaults to off.
+	// JetStream turns JetStream on, with file storage in a t.TempDir() that
+	// survives Restart, 256MB memory and 1GB file store limits. Defaults to off.
 	JetStream bool
-	// Port is the client port. Defaults to a free port, chosen once and kept across Restart.
+	// Port is the client port. Defaults to 0: a free port is chosen on the
+	// first start and kept for every Restart. Ignored by StartCluster, which
+	// always picks free ports.
 	Port int
 }
 
-// NATS is an embedded nats-server on 127.0.0.1 that a test can stop and restart on the same port
-// and storage directory.
+// NATS is an embedded nats-server node on 127.0.0.1 (NoLog, NoSigs). Its URL
+// stays the same across Restart. t.Cleanup shuts it down. Its methods must
+// be called from the test goroutine.
 type NATS struct {
-	// Server is the running instance; Restart replaces it.
+	// Server is the current server instance; Restart replaces it. Do not
+	// keep it across a Restart.
 	Server *server.Server
 
-	mu   sync.Mutex
-	opts *server.Options
+	name     string // ServerName, unique
+	port     int    // client port, fixed after the first start
+	jsDir    string // JetStream store dir, "" without JetStream
+	cluster  string // cluster name, "" for a single node
+	clPort   int    // cluster (route) port
+	routes   string // comma-separated route URLs of the other nodes
+	shutdown sync.Once
 }
 
-// StartNATS starts a single embedded nats-server and waits until it accepts connections. It is
-// shut down when the test ends.
+// serverSeq makes server and cluster names unique within the process.
+var serverSeq atomic.Int64
+
+var nameUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// uniqueName returns a name derived from the test name that is unique in
+// this process and safe as a NATS server or cluster name.
+func uniqueName(t testing.TB, kind string) string {
+	n := nameUnsafe.ReplaceAllString(t.Name(), "_")
+	if len(n) > 40 {
+		n = n[len(n)-40:]
+	}
+	return fmt.Sprintf("%s-%s-%d", kind, n, serverSeq.Add(1))
+}
+
+// StartNATS starts an embedded nats-server on 127.0.0.1 and waits until it
+// accepts connections (and, with JetStream, until JetStream is enabled).
+// It calls t.Fatal if the server does not start within 10s. t.Cleanup shuts
+// it down and waits for it.
 func StartNATS(t testing.TB, opts NATSOptions) *NATS {
 	t.Helper()
-	n := &NATS{opts: natsServerOptions(t, opts, fmt.Sprintf("test-%d", FreePort(t)))}
-	n.start(t)
+	n := &NATS{name: uniqueName(t, "n"), port: opts.Port}
+	if n.port == 0 {
+		n.port = -1
+	}
+	if opts.JetStream {
+		n.jsDir = t.TempDir()
+	}
 	t.Cleanup(n.Shutdown)
+	if err := n.start(); err != nil {
+		t.Fatalf("testenv: start nats-server: %v", err)
+	}
 	return n
 }
 
-func natsServerOptions(t testing.TB, opts NATSOptions, name string) *server.Options {
-	port := opts.Port
-	if port == 0 {
-		port = FreePort(t)
-	}
+// options returns fresh server options for the next start.
+func (n *NATS) options() *server.Options {
 	o := &server.Options{
-		ServerName: name,
+		ServerName: n.name,
 		Host:       "127.0.0.1",
-		Port:       port,
+		Port:       n.port,
 		NoLog:      true,
 		NoSigs:     true,
-		MaxPayload: 1 << 20,
+		// Keep shutdown and route reconnection quick in tests.
+		LameDuckDuration: 0,
 	}
-	if opts.JetStream {
+	if n.jsDir != "" {
 		o.JetStream = true
-		o.StoreDir = t.TempDir()
+		o.StoreDir = n.jsDir
 		o.JetStreamMaxMemory = 256 << 20
 		o.JetStreamMaxStore = 1 << 30
+	}
+	if n.cluster != "" {
+		o.Cluster.Name = n.cluster
+		o.Cluster.Host = "127.0.0.1"
+		o.Cluster.Port = n.clPort
+		o.Routes = server.RoutesFromStr(n.routes)
 	}
 	return o
 }
 
-func (n *NATS) start(t testing.TB) {
-	t.Helper()
-	var (
-		s   *server.Server
-		err error
-	)
-	for attempt := 0; attempt < 50; attempt++ { // the port can linger for a moment after a stop
-		o := n.opts.Clone()
-		if s, err = server.NewServer(o); err != nil {
-			t.Fatalf("testenv: nats-server: %v", err)
+// start creates and starts a server, retrying while the port is briefly busy.
+func (n *NATS) start() error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := n.startOnce()
+		if err == nil {
+			return nil
 		}
-		go s.Start()
-		if s.ReadyForConnections(5 * time.Second) {
-			break
+		if time.Now().After(deadline) {
+			return err
 		}
-		s.Shutdown()
-		s.WaitForShutdown()
-		s, err = nil, fmt.Errorf("not ready for connections on port %d", n.opts.Port)
 		time.Sleep(50 * time.Millisecond)
 	}
-	if s == nil {
-		t.Fatalf("testenv: nats-server: %v", err)
+}
+
+func (n *NATS) startOnce() error {
+	s, err := server.NewServer(n.options())
+	if err != nil {
+		return err
 	}
-	n.mu.Lock()
+	s.Start()
+	if !s.ReadyForConnections(3 * time.Second) {
+		s.Shutdown()
+		s.WaitForShutdown()
+		return errors.New("server not ready for connections within 3s (port busy?)")
+	}
+	if n.port <= 0 {
+		n.port = s.Addr().(*net.TCPAddr).Port
+	}
 	n.Server = s
-	n.mu.Unlock()
-}
-
-// URL returns nats://127.0.0.1:PORT; it stays the same across Restart.
-func (n *NATS) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.opts.Port) }
-
-// Shutdown stops the node and waits until it is down. It is idempotent.
-func (n *NATS) Shutdown() {
-	n.mu.Lock()
-	s := n.Server
-	n.mu.Unlock()
-	if s == nil {
-		return
+	n.shutdown = sync.Once{}
+	if n.jsDir != "" && n.cluster == "" {
+		if err := waitFor(10*time.Second, func() error {
+			if !s.JetStreamEnabled() {
+				return errors.New("JetStream not enabled yet")
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
-	s.Shutdown()
-	s.WaitForShutdown()
+	return nil
 }
 
-// Restart starts the node again on the same port, storage directory and cluster routes, and waits
-// until it accepts connections (and, with JetStream, until JetStream is enabled).
+// URL returns the client URL, nats://127.0.0.1:PORT. It is the same across
+// Restart.
+func (n *NATS) URL() string {
+	return "nats://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(n.port))
+}
+
+// Shutdown stops the node and waits until it has shut down. Clients see a
+// disconnect. It is idempotent and safe to call before Restart.
+func (n *NATS) Shutdown() {
+	n.shutdown.Do(func() {
+		if n.Server != nil {
+			n.Server.Shutdown()
+			n.Server.WaitForShutdown()
+		}
+	})
+}
+
+// Restart shuts the node down if it is running and starts it again on the
+// same client port, cluster port, routes and JetStream store directory, then
+// waits until it accepts connections (and, for a single JetStream node, until
+// JetStream is enabled). In a cluster, call Cluster.WaitRoutes afterwards to
+// wait for the full mesh and JetStream meta leader.
 func (n *NATS) Restart(t testing.TB) {
 	t.Helper()
 	n.Shutdown()
-	n.start(t)
-	if n.opts.JetStream {
-		WaitFor(t, 10*time.Second, func() error {
-			if !n.Server.JetStreamEnabled() {
-				return fmt.Errorf("jetstream not enabled on %s", n.opts.ServerName)
-			}
-			return nil
-		})
+	if err := n.start(); err != nil {
+		t.Fatalf("testenv: restart nats-server %s on %s: %v", n.name, n.URL(), err)
 	}
 }
 
-// Connect returns a connection to this node that reconnects forever every 50ms; the caller's
-// options come after those defaults. It is closed when the test ends.
+// Connect returns a connection to this node. Defaults: Name(t.Name()),
+// ReconnectWait(50ms), MaxReconnects(-1) (reconnect forever), no reconnect
+// jitter, Timeout(2s); opts are applied after them and override them.
+// t.Cleanup closes the connection; callers may close it earlier.
 func (n *NATS) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	return connect(t, n.URL(), opts...)
@@ -132,67 +193,76 @@ func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	all := append([]nats.Option{
 		nats.Name(t.Name()),
-		nats.MaxReconnects(-1),
 		nats.ReconnectWait(50 * time.Millisecond),
+		nats.MaxReconnects(-1),
 		nats.ReconnectJitter(0, 0),
+		nats.Timeout(2 * time.Second),
 	}, opts...)
 	nc, err := nats.Connect(url, all...)
 	if err != nil {
-		t.Fatalf("testenv: connect %s: %v", url, err)
+		t.Fatalf("testenv: connect to %s: %v", url, err)
 	}
 	t.Cleanup(nc.Close)
 	return nc
 }
 
-// Cluster is a set of embedded nats-server nodes routed to each other on loopback.
+// Cluster is a full mesh of embedded nats-server nodes routed on loopback,
+// started by StartCluster. t.Cleanup shuts every node down.
 type Cluster struct {
+	// Nodes are the cluster's nodes, in start order. Restart or shut down
+	// individual nodes through them.
 	Nodes []*NATS
 }
 
-// StartCluster starts size nodes with routes between all of them and waits for the full mesh (and,
-// with JetStream, for a meta leader). The nodes are shut down when the test ends.
+// StartCluster starts size nodes (size >= 1) with a cluster name unique to
+// the test, fixed loopback route ports, and each node routed to all others.
+// It waits until every node sees size-1 remote servers and, with JetStream,
+// until a meta leader is elected and every node is current. opts.Port is
+// ignored. It calls t.Fatal if the cluster does not form within 20s.
 func StartCluster(t testing.TB, size int, opts NATSOptions) *Cluster {
 	t.Helper()
-	if opts.Port != 0 {
-		t.Fatalf("testenv: StartCluster chooses the ports itself")
+	if size < 1 {
+		t.Fatalf("testenv: StartCluster: size %d < 1", size)
 	}
-	name := fmt.Sprintf("cluster-%d", FreePort(t))
-	routePorts := make([]int, size)
-	for i := range routePorts {
-		routePorts[i] = FreePort(t)
+	name := uniqueName(t, "c")
+	c := &Cluster{Nodes: make([]*NATS, size)}
+	routeURLs := make([]string, size)
+	for i := range c.Nodes {
+		n := &NATS{
+			name:    fmt.Sprintf("%s-%d", name, i),
+			port:    -1,
+			cluster: name,
+			clPort:  FreePort(t),
+		}
+		if opts.JetStream {
+			n.jsDir = t.TempDir()
+		}
+		routeURLs[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", n.clPort)
+		c.Nodes[i] = n
 	}
-	c := &Cluster{}
-	for i := 0; i < size; i++ {
-		o := natsServerOptions(t, opts, fmt.Sprintf("%s-n%d", name, i))
-		o.Cluster = server.ClusterOpts{Name: name, Host: "127.0.0.1", Port: routePorts[i]}
-		var routes []string
-		for j, p := range routePorts {
+	for i, n := range c.Nodes {
+		others := make([]string, 0, size-1)
+		for j, u := range routeURLs {
 			if j != i {
-				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+				others = append(others, u)
 			}
 		}
-		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		c.Nodes = append(c.Nodes, &NATS{opts: o})
+		n.routes = strings.Join(others, ",")
 	}
 	for _, n := range c.Nodes {
-		n.start(t)
 		t.Cleanup(n.Shutdown)
 	}
-	c.WaitRoutes(t)
-	if opts.JetStream {
-		WaitFor(t, 20*time.Second, func() error {
-			for _, n := range c.Nodes {
-				if n.Server.JetStreamIsLeader() {
-					return nil
-				}
-			}
-			return fmt.Errorf("no JetStream meta leader yet")
-		})
+	for _, n := range c.Nodes {
+		if err := n.start(); err != nil {
+			t.Fatalf("testenv: start cluster node %s: %v", n.name, err)
+		}
 	}
+	c.WaitRoutes(t)
 	return c
 }
 
-// URLs returns the client URLs of all nodes, comma-separated.
+// URLs returns the comma-separated client URLs of all nodes, suitable for
+// nats.Connect.
 func (c *Cluster) URLs() string {
 	urls := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
@@ -201,26 +271,43 @@ func (c *Cluster) URLs() string {
 	return strings.Join(urls, ",")
 }
 
-// Connect returns a connection to the cluster (all URLs, no randomization: node 0 first).
+// Connect returns a connection to the cluster with all nodes' URLs (the
+// first node is tried first), with the same defaults and cleanup as
+// NATS.Connect.
 func (c *Cluster) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	return connect(t, c.URLs(), append([]nats.Option{nats.DontRandomize()}, opts...)...)
 }
 
-// WaitRoutes waits until every running node has a route to every other node.
+// WaitRoutes waits up to 20s until every node sees all size-1 others and,
+// with JetStream, until a meta leader exists and every node is current.
+// Call it after restarting nodes. It calls t.Fatal on timeout.
 func (c *Cluster) WaitRoutes(t testing.TB) {
 	t.Helper()
 	WaitFor(t, 20*time.Second, func() error {
-		for i, n := range c.Nodes {
-			n.mu.Lock()
-			s := n.Server
-			n.mu.Unlock()
-			if s == nil || !s.Running() {
-				return fmt.Errorf("node %d is not running", i)
+		for _, n := range c.Nodes {
+			if n.Server == nil || !n.Server.Running() {
+				return fmt.Errorf("node %s is not running", n.name)
 			}
-			if got := s.NumRemotes(); got < len(c.Nodes)-1 {
-				return fmt.Errorf("node %d routes to %d peers, want %d", i, got, len(c.Nodes)-1)
+			if got, want := n.Server.NumRemotes(), len(c.Nodes)-1; got != want {
+				return fmt.Errorf("node %s sees %d of %d other nodes", n.name, got, want)
 			}
+		}
+		if c.Nodes[0].jsDir == "" {
+			return nil
+		}
+		leader := false
+		for _, n := range c.Nodes {
+			if !n.Server.JetStreamEnabled() {
+				return fmt.Errorf("node %s: JetStream not enabled yet", n.name)
+			}
+			if !n.Server.JetStreamIsCurrent() {
+				return fmt.Errorf("node %s: JetStream meta not current", n.name)
+			}
+			leader = leader || n.Server.JetStreamIsLeader()
+		}
+		if !leader {
+			return errors.New("no JetStream meta leader yet")
 		}
 		return nil
 	})

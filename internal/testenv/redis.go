@@ -1,9 +1,11 @@
 package testenv
 
 import (
-	"context"
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -11,193 +13,287 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisOptions configure a test redis-server.
+// RedisOptions configures StartRedis. The zero value is a plain in-memory
+// redis-server with no persistence and no password.
 type RedisOptions struct {
-	// AOF turns the append-only file on. Defaults to off (nothing is persisted).
+	// AOF turns on the append-only file (appendonly yes). Defaults to off.
 	AOF bool
-	// AppendFsync is "always", "everysec" or "no"; only with AOF. Defaults to "everysec".
+	// AppendFsync is the appendfsync policy: "always", "everysec" or "no".
+	// Defaults to "everysec". Only used with AOF.
 	AppendFsync string
 	// Password sets requirepass. Defaults to none.
 	Password string
-	// Args are extra redis-server arguments, e.g. "--maxmemory", "100mb".
+	// Args are extra redis-server arguments appended last, for example
+	// []string{"--maxmemory", "100mb"}.
 	Args []string
 }
 
-// Redis is a redis-server child process on 127.0.0.1 with its own data directory.
+// Redis is a real redis-server child process listening on 127.0.0.1 with
+// its own data directory. It is started by StartRedis and killed by the
+// test's cleanup. Its methods must be called from the test goroutine.
 type Redis struct {
-	// Addr is "127.0.0.1:PORT"; it stays the same across Restart.
+	// Addr is "127.0.0.1:PORT". It stays the same across Restart.
 	Addr string
-	// Dir is the data directory; it survives Stop, Kill and Restart.
+	// Dir is the data directory (a t.TempDir()); the AOF lives here, and so
+	// does redis.log, the captured stdout and stderr of every run.
 	Dir string
+	// Password is RedisOptions.Password.
+	Password string
 
+	bin  string
 	opts RedisOptions
 	port int
-	bin  string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	done chan struct{}
+	done chan struct{} // closed when cmd has been waited for
 }
 
-// StartRedis starts a redis-server on a free port and waits until it answers PING. The process is
-// killed when the test ends. A missing redis-server fails the test with how to install it.
+// errRedisNotFound is the message other engineers see when redis-server is missing.
+const errRedisNotFound = "redis-server not found in PATH: run `make test`, which installs it"
+
+// StartRedis starts a redis-server on a free loopback port with a fresh
+// t.TempDir() data directory and waits until it answers PING. It calls
+// t.Fatal if redis-server is not in PATH or does not become ready within 10s
+// (the message includes the tail of redis.log). t.Cleanup kills the process
+// and waits for it to exit.
 func StartRedis(t testing.TB, opts RedisOptions) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatalf("testenv: redis-server not found in PATH: run `make test`, which installs it")
+		t.Fatal(errRedisNotFound)
 	}
-	if opts.AOF && opts.AppendFsync == "" {
+	if opts.AppendFsync == "" {
 		opts.AppendFsync = "everysec"
 	}
-	r := &Redis{Dir: t.TempDir(), opts: opts, bin: bin}
-	for attempt := 0; ; attempt++ {
+	r := &Redis{Dir: t.TempDir(), Password: opts.Password, bin: bin, opts: opts}
+	t.Cleanup(r.cleanup)
+	// A free port may be taken by another process before redis binds it:
+	// retry with a new port.
+	var lastErr error
+	for range 5 {
 		r.port = FreePort(t)
-		r.Addr = "127.0.0.1:" + strconv.Itoa(r.port)
-		err := r.start()
-		if err == nil {
+		r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
+		if lastErr = r.start(); lastErr == nil {
+			return r
+		}
+		if !errors.Is(lastErr, errAddrInUse) {
 			break
 		}
-		if attempt == 3 {
-			t.Fatalf("testenv: %v", err)
-		}
 	}
-	t.Cleanup(func() { r.stop(syscall.SIGKILL) })
-	return r
+	t.Fatalf("testenv: start redis-server: %v\n%s", lastErr, r.logTail())
+	return nil
 }
 
+var errAddrInUse = errors.New("address already in use")
+
+// args returns the redis-server command line.
 func (r *Redis) args() []string {
 	aof := "no"
 	if r.opts.AOF {
 		aof = "yes"
 	}
-	args := []string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.Dir,
-		"--save", "", "--appendonly", aof, "--daemonize", "no", "--logfile", "", "--protected-mode", "no"}
-	if r.opts.AOF {
-		args = append(args, "--appendfsync", r.opts.AppendFsync)
+	a := []string{
+		"--port", strconv.Itoa(r.port),
+		"--bind", "127.0.0.1",
+		"--dir", r.Dir,
+		"--save", "",
+		"--appendonly", aof,
+		"--appendfsync", r.opts.AppendFsync,
+		"--daemonize", "no",
+		"--logfile", "",
 	}
 	if r.opts.Password != "" {
-		args = append(args, "--requirepass", r.opts.Password)
+		a = append(a, "--requirepass", r.opts.Password)
 	}
-	return append(args, r.opts.Args...)
+	return append(a, r.opts.Args...)
 }
 
-// start launches the process and waits for PING.
+func (r *Redis) logPath() string { return filepath.Join(r.Dir, "redis.log") }
+
+// start launches the process and waits until it answers PING. On failure
+// the process is gone when start returns.
 func (r *Redis) start() error {
-	logf, err := os.OpenFile(filepath.Join(r.Dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(r.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(logf, "=== testenv: starting redis-server on %s at %s\n", r.Addr, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(r.bin, r.args()...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Dir = r.Dir
+	cmd.Stdout = logf // an *os.File: no copying goroutine
+	cmd.Stderr = logf
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return fmt.Errorf("start redis-server: %w", err)
+		return err
 	}
+	logf.Close() // the child has its own copy
 	done := make(chan struct{})
 	go func() {
-		_ = cmd.Wait()
-		logf.Close()
+		cmd.Wait()
 		close(done)
 	}()
 	r.mu.Lock()
 	r.cmd, r.done = cmd, done
 	r.mu.Unlock()
 
-	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.opts.Password, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
+	err = waitFor(10*time.Second, func() error {
 		select {
 		case <-done:
-			return fmt.Errorf("redis-server on %s exited at start: %s", r.Addr, r.logTail())
+			return nil // reported below
 		default:
 		}
-		if time.Now().After(deadline) {
-			r.stop(syscall.SIGKILL)
-			return fmt.Errorf("redis-server on %s not ready in 10s (%v): %s", r.Addr, err, r.logTail())
+		return r.ping()
+	})
+	select {
+	case <-done:
+		if bytes.Contains(r.logBytes(), []byte("Address already in use")) {
+			return fmt.Errorf("redis-server exited: %s: %w", cmd.ProcessState, errAddrInUse)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return fmt.Errorf("redis-server exited before it was ready: %s", cmd.ProcessState)
+	default:
 	}
+	if err != nil {
+		r.signal(sigKill)
+		return fmt.Errorf("redis-server not ready after 10s: %w", err)
+	}
+	return nil
 }
 
-// stop signals the process and waits for it to exit. It is a no-op when it is not running.
-func (r *Redis) stop(sig syscall.Signal) {
+// ping dials Addr, authenticates if needed and expects +PONG.
+func (r *Redis) ping() error {
+	c, err := net.DialTimeout("tcp", r.Addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	var req bytes.Buffer
+	replies := 1
+	if r.Password != "" {
+		fmt.Fprintf(&req, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(r.Password), r.Password)
+		replies++
+	}
+	req.WriteString("*1\r\n$4\r\nPING\r\n")
+	if _, err := c.Write(req.Bytes()); err != nil {
+		return err
+	}
+	br := bufio.NewReader(c)
+	var line string
+	for range replies {
+		if line, err = br.ReadString('\n'); err != nil {
+			return err
+		}
+		if strings.HasPrefix(line, "-") {
+			return fmt.Errorf("redis: %s", strings.TrimSpace(line))
+		}
+	}
+	if strings.TrimSpace(line) != "+PONG" {
+		return fmt.Errorf("redis: unexpected PING reply %q", line)
+	}
+	return nil
+}
+
+// signal sends sig to the running process group, if any, and waits up to
+// 10s for it to exit; after that it sends SIGKILL and waits for good.
+// It reports whether a process was running.
+func (r *Redis) signal(sig os.Signal) bool {
 	r.mu.Lock()
 	cmd, done := r.cmd, r.done
-	r.cmd = nil
 	r.mu.Unlock()
 	if cmd == nil {
-		return
+		return false
 	}
-	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+		return false
+	default:
+	}
+	signalGroup(cmd.Process, sig)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		signalGroup(cmd.Process, sigKill)
 		<-done
 	}
+	return true
 }
 
-func (r *Redis) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 8 {
-		lines = lines[len(lines)-8:]
-	}
-	return strings.Join(lines, " | ")
-}
+func (r *Redis) cleanup() { r.signal(sigKill) }
 
-// Client returns a new go-redis client for the server, closed when the test ends.
+// Client returns a new go-redis client for Addr, authenticated with the
+// password if one is set. t.Cleanup closes it; callers may close it earlier.
 func (r *Redis) Client(t testing.TB) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.opts.Password})
-	t.Cleanup(func() { _ = c.Close() })
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password})
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
-// URL returns redis://[:password@]127.0.0.1:PORT/0.
+// URL returns the redis URL for database 0, redis://[:password@]127.0.0.1:PORT/0,
+// suitable for redis.ParseURL.
 func (r *Redis) URL() string {
-	u := url.URL{Scheme: "redis", Host: r.Addr, Path: "/0"}
-	if r.opts.Password != "" {
-		u.User = url.UserPassword("", r.opts.Password)
+	if r.Password != "" {
+		return fmt.Sprintf("redis://%s@%s/0", url.UserPassword("", r.Password), r.Addr)
 	}
-	return u.String()
+	return fmt.Sprintf("redis://%s/0", r.Addr)
 }
 
-// Stop shuts the server down gracefully (SIGTERM) and waits for it to exit.
-func (r *Redis) Stop(t testing.TB) { r.stop(syscall.SIGTERM) }
+// Stop shuts redis-server down gracefully with SIGTERM and waits for it to
+// exit (SIGKILL after 10s). With AOF, everything written is on disk then.
+// Stop on a stopped server does nothing.
+func (r *Redis) Stop(t testing.TB) {
+	t.Helper()
+	r.signal(sigTerm)
+}
 
-// Kill kills the server with SIGKILL, as kill -9 does, and waits for it to exit.
-func (r *Redis) Kill(t testing.TB) { r.stop(syscall.SIGKILL) }
+// Kill kills redis-server with SIGKILL (kill -9), like a crash or power cut
+// to the process, and waits for it to exit. What survives depends on
+// AppendFsync: with "always", every acknowledged write. Kill on a stopped
+// server does nothing.
+func (r *Redis) Kill(t testing.TB) {
+	t.Helper()
+	r.signal(sigKill)
+}
 
-// Restart starts the server again on the same port and data directory (stopping it first if it
-// runs) and waits until it answers PING.
+// Restart starts redis-server again on the same port and data directory
+// (stopping it gracefully first if it is still running) and waits until it
+// answers PING, which with AOF means the file has been loaded. If the port is
+// briefly busy it retries for up to 10s. Existing clients reconnect on
+// their next command.
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
-	r.stop(syscall.SIGKILL)
-	var err error
-	for attempt := 0; attempt < 50; attempt++ { // the port can linger for a moment
-		if err = r.start(); err == nil {
+	r.signal(sigTerm)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := r.start()
+		if err == nil {
 			return
 		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) && !strings.Contains(err.Error(), "exited at start") {
-			break
+		if !errors.Is(err, errAddrInUse) || time.Now().After(deadline) {
+			t.Fatalf("testenv: restart redis-server on %s: %v\n%s", r.Addr, err, r.logTail())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("testenv: restart: %v", err)
+}
+
+func (r *Redis) logBytes() []byte {
+	b, _ := os.ReadFile(r.logPath())
+	return b
+}
+
+// logTail returns the last 20 lines of redis.log for failure messages.
+func (r *Redis) logTail() string {
+	lines := strings.Split(strings.TrimRight(string(r.logBytes()), "\n"), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return "--- tail of " + r.logPath() + " ---\n" + strings.Join(lines, "\n")
 }
