@@ -33,7 +33,8 @@ type NATSOptions struct {
 // be called from the test goroutine.
 type NATS struct {
 	// Server is the current server instance; Restart replaces it. Do not
-	// keep it across a Restart.
+	// keep it across a Restart, and do not read it from another goroutine
+	// while Restart runs.
 	Server *server.Server
 
 	name     string // ServerName, unique

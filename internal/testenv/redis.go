@@ -229,10 +229,20 @@ func (r *Redis) signal(sig os.Signal) bool {
 func (r *Redis) cleanup() { r.signal(sigKill) }
 
 // Client returns a new go-redis client for Addr, authenticated with the
-// password if one is set. t.Cleanup closes it; callers may close it earlier.
+// password if one is set. So that commands against a stopped or killed server
+// fail fast, it uses DialTimeout 1s and a single dial attempt per try
+// (DialerRetries 1) instead of go-redis's 5s and 5; other options keep
+// go-redis defaults (MaxRetries 3). t.Cleanup closes it; callers may close it
+// earlier. Build your own redis.Options from Addr and Password for anything else.
 func (r *Redis) Client(t testing.TB) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password})
+	c := redis.NewClient(&redis.Options{
+		Addr:               r.Addr,
+		Password:           r.Password,
+		DialTimeout:        time.Second,
+		DialerRetries:      1,
+		DialerRetryTimeout: 10 * time.Millisecond,
+	})
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -281,3 +281,22 @@ func TestWaitForAndFreePort(t *testing.T) {
 		t.Fatalf("FreePort returned %d and %d", a, b)
 	}
 }
+
+func TestClusterCore(t *testing.T) {
+	t.Parallel()
+	c := StartCluster(t, 2, NATSOptions{})
+	nc := c.Connect(t)
+	sub := c.Nodes[1].Connect(t)
+	s, err := sub.SubscribeSync("core")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Flush()
+	WaitFor(t, 5*time.Second, func() error {
+		nc.Publish("core", nil)
+		_, err := s.NextMsg(50 * time.Millisecond)
+		return err
+	})
+	c.Nodes[0].Restart(t)
+	c.WaitRoutes(t)
+}
