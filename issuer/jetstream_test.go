@@ -2,16 +2,12 @@ package issuer_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
 
-	"github.com/revocast/revocast/events"
 	"github.com/revocast/revocast/internal/testenv"
-	"github.com/revocast/revocast/issuer"
 	"github.com/revocast/revocast/issuer/jssession"
-	"github.com/revocast/revocast/revoker"
 	"github.com/revocast/revocast/store/jsstore"
 )
 
@@ -38,35 +34,7 @@ func (s *jsServers) env(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv, err := revoker.New(nc, log, revoker.WithPrefix("revocast.t"+fmt.Sprint(id)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := &failingStore{SessionStore: jssession.New(sessions)}
-	fr := &failingRevoker{Revoker: rv}
-	ready := issuer.PingFunc(func(ctx context.Context) error {
-		if !nc.IsConnected() {
-			return errors.New("nats not connected")
-		}
-		_, err := log.Head(ctx)
-		return err
-	})
-	all := append([]envOption{func(c *issuer.Config) {
-		c.Sessions, c.Revoker = fs, fr
-		c.Ready = append(c.Ready, ready)
-	}}, opts...)
-	e := newEnv(t, all...)
-	e.storeFail = func(err error) { fs.fail.Store(&err) }
-	e.revokerFail = func(err error) { fr.fail.Store(&err) }
-	e.readLog = func(t testing.TB) []events.Revocation {
-		recs, _, err := log.After(context.Background(), 0, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return recs
-	}
-	e.nc, e.subject = nc, events.RevocationSubject("revocast.t"+fmt.Sprint(id))
-	return e
+	return wireEnv(t, nc, log, jssession.New(sessions), id, opts...)
 }
 
 // The issuer's whole endpoint table and flows against the JetStream stores of `revocast dev`.

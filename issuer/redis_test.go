@@ -122,13 +122,24 @@ func (s *servers) envTB(t testing.TB, opts ...envOption) *env {
 	// No retries: a stopped Redis fails fast (TestRedisDown).
 	client := redis.NewClient(&redis.Options{Addr: s.redis.Addr, MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { client.Close() })
-	nc := s.nats.Connect(t)
 	log := redisstore.New(client, redisstore.WithPrefix(prefix))
+	return wireEnv(t, s.nats.Connect(t), log, redissession.New(redisstore.NewSessions(client, redisstore.WithSessionsPrefix(prefix))), id, opts...)
+}
+
+// testLog is what wireEnv needs from a revocation store.
+type testLog interface {
+	revoker.Log
+	After(ctx context.Context, after uint64, limit int) ([]events.Revocation, uint64, error)
+}
+
+// wireEnv returns an issuer on the given stores with the real revoker publishing on nc under the
+// subject prefix "revocast.t<id>", and failure injection in front of the store and the revoker.
+func wireEnv(t testing.TB, nc *nats.Conn, log testLog, sessions issuer.SessionStore, id int64, opts ...envOption) *env {
 	rv, err := revoker.New(nc, log, revoker.WithPrefix("revocast.t"+fmt.Sprint(id)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := &failingStore{SessionStore: redissession.New(redisstore.NewSessions(client, redisstore.WithSessionsPrefix(prefix)))}
+	fs := &failingStore{SessionStore: sessions}
 	fr := &failingRevoker{Revoker: rv}
 	ready := issuer.PingFunc(func(ctx context.Context) error {
 		if !nc.IsConnected() {

@@ -1,83 +1,13 @@
-// Package redissession adapts store/redisstore's Sessions to issuer.SessionStore. The two packages
-// do not import each other (the issuer declares the interface it needs, the store knows nothing of
-// the issuer); this package is the wiring between them, used by cmd/revocast and the tests.
+// Package redissession plugs store/redisstore's Sessions into the issuer: New returns an
+// issuer.SessionStore (and issuer.Pinger, so /readyz checks Redis). See issuer/storesession.
 package redissession
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"time"
-
-	"github.com/revocast/revocast/issuer"
+	"github.com/revocast/revocast/issuer/storesession"
 	"github.com/revocast/revocast/store/redisstore"
 )
 
-// Store is an issuer.SessionStore backed by *redisstore.Sessions. It also implements issuer.Pinger,
-// so /readyz checks Redis. Safe for concurrent use.
-type Store struct {
-	s *redisstore.Sessions
-}
-
 // New returns s as an issuer.SessionStore. It never closes the Redis client behind s.
-func New(s *redisstore.Sessions) *Store { return &Store{s: s} }
-
-var _ issuer.SessionStore = (*Store)(nil)
-
-// mapErr maps the store's sentinels to the issuer's.
-func mapErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, redisstore.ErrSessionNotFound):
-		return fmt.Errorf("%w: %w", issuer.ErrSessionNotFound, err)
-	case errors.Is(err, redisstore.ErrSessionReuse):
-		return fmt.Errorf("%w: %w", issuer.ErrRefreshReuse, err)
-	}
-	return err
+func New(s *redisstore.Sessions) *storesession.Store[redisstore.Session] {
+	return storesession.New[redisstore.Session](s, redisstore.ErrSessionNotFound, redisstore.ErrSessionReuse)
 }
-
-// Create implements issuer.SessionStore.
-func (a *Store) Create(ctx context.Context, s issuer.Session) error {
-	return mapErr(a.s.Create(ctx, redisstore.Session(s)))
-}
-
-// Get implements issuer.SessionStore.
-func (a *Store) Get(ctx context.Context, sid string) (issuer.Session, error) {
-	s, err := a.s.Get(ctx, sid)
-	return issuer.Session(s), mapErr(err)
-}
-
-// Rotate implements issuer.SessionStore.
-func (a *Store) Rotate(ctx context.Context, sid, presented, next string, now time.Time, grace time.Duration) (issuer.Session, error) {
-	s, err := a.s.Rotate(ctx, sid, presented, next, now, grace)
-	return issuer.Session(s), mapErr(err)
-}
-
-// Delete implements issuer.SessionStore.
-func (a *Store) Delete(ctx context.Context, sid string) (bool, error) {
-	ok, err := a.s.Delete(ctx, sid)
-	return ok, mapErr(err)
-}
-
-// ListByUser implements issuer.SessionStore.
-func (a *Store) ListByUser(ctx context.Context, sub string, now time.Time) ([]issuer.Session, error) {
-	list, err := a.s.ListByUser(ctx, sub, now)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	out := make([]issuer.Session, len(list))
-	for i, s := range list {
-		out[i] = issuer.Session(s)
-	}
-	return out, nil
-}
-
-// DeleteAllByUser implements issuer.SessionStore.
-func (a *Store) DeleteAllByUser(ctx context.Context, sub string) (int, error) {
-	n, err := a.s.DeleteAllByUser(ctx, sub)
-	return n, mapErr(err)
-}
-
-// Ping implements issuer.Pinger.
-func (a *Store) Ping(ctx context.Context) error { return a.s.Ping(ctx) }
