@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,7 +164,30 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: stream %s: %w", o.stream, err)
 	}
+	if err := waitLeader(ctx, stream); err != nil {
+		return nil, err
+	}
 	return &Store{o: o, nc: nc, js: js, stream: stream}, nil
+}
+
+// waitLeader waits until a replicated stream has elected a leader (a new R3 stream answers nothing
+// until then), at most 10s.
+func waitLeader(ctx context.Context, stream jetstream.Stream) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := stream.Info(ctx)
+		if err == nil && (info.Cluster == nil || info.Cluster.Leader != "") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("jsstore: the stream has no leader after 10s (is the cluster up?): %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Append durably appends recs in order with dense sequence numbers (recs[i].Seq is set), in atomic
@@ -183,8 +207,22 @@ func (s *Store) Append(ctx context.Context, recs []events.Revocation) error {
 	}
 	for start := 0; start < len(recs); start += maxBatch {
 		chunk := recs[start:min(start+maxBatch, len(recs))]
-		if err := s.appendBatch(ctx, chunk, now); err != nil {
-			return err
+		// A publish that found no responder, or a batch the stream saw only part of, stored
+		// nothing: retry it for a moment (a stream leader moving, interest still propagating
+		// through a cluster).
+		for wait := 10 * time.Millisecond; ; wait *= 2 {
+			err := s.appendBatch(ctx, chunk, now)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, errNothingStored) || wait > 2*time.Second {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
 		}
 	}
 	s.expireSome(ctx, now)
@@ -205,6 +243,9 @@ func (s *Store) appendBatch(ctx context.Context, recs []events.Revocation, now t
 	var last uint64
 	if len(recs) == 1 {
 		ack, err := s.js.PublishMsg(ctx, s.message(&recs[0], now))
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
+			return fmt.Errorf("jsstore: append: %w: %w", errNothingStored, err)
+		}
 		if err != nil {
 			return fmt.Errorf("jsstore: append: %w", err)
 		}
@@ -223,6 +264,9 @@ func (s *Store) appendBatch(ctx context.Context, recs []events.Revocation, now t
 			}
 			m.Header.Set("Nats-Batch-Commit", "1")
 			resp, err := s.nc.RequestMsgWithContext(ctx, m)
+			if errors.Is(err, nats.ErrNoResponders) {
+				return fmt.Errorf("jsstore: append: %w: %w", errNothingStored, err)
+			}
 			if err != nil {
 				return fmt.Errorf("jsstore: append: %w", err)
 			}
@@ -237,6 +281,9 @@ func (s *Store) appendBatch(ctx context.Context, recs []events.Revocation, now t
 				return fmt.Errorf("%w: %v", ErrReply, err)
 			}
 			if ack.Error != nil {
+				if strings.Contains(ack.Error.Description, "incomplete") {
+					return fmt.Errorf("jsstore: append: %w: %s", errNothingStored, ack.Error.Description)
+				}
 				return fmt.Errorf("jsstore: append: %s", ack.Error.Description)
 			}
 			if ack.Count != len(recs) {
@@ -273,7 +320,8 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	info, err := s.stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err := transient(ctx, func() (err error) { info, err = s.stream.Info(ctx); return err })
 	if err != nil {
 		return 0, fmt.Errorf("jsstore: head: %w", err)
 	}
@@ -286,10 +334,14 @@ func (s *Store) scan(ctx context.Context, from, head uint64, fn func(r events.Re
 	if from > head {
 		return nil
 	}
-	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{s.o.subject},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    from,
+	var cons jetstream.Consumer
+	err := transient(ctx, func() (err error) {
+		cons, err = s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{s.o.subject},
+			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:    from,
+		})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("jsstore: read: %w", err)
@@ -298,7 +350,11 @@ func (s *Store) scan(ctx context.Context, from, head uint64, fn func(r events.Re
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		msgs, err := cons.FetchNoWait(s.o.batch)
+		var msgs jetstream.MessageBatch
+		err := transient(ctx, func() (err error) {
+			msgs, err = cons.FetchNoWait(s.o.batch)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("jsstore: read: %w", err)
 		}
@@ -344,7 +400,8 @@ func (s *Store) scan(ctx context.Context, from, head uint64, fn func(r events.Re
 
 // first returns the first sequence in the stream, or 0 when it holds no message.
 func (s *Store) first(ctx context.Context) (uint64, error) {
-	info, err := s.stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err := transient(ctx, func() (err error) { info, err = s.stream.Info(ctx); return err })
 	if err != nil {
 		return 0, fmt.Errorf("jsstore: %w", err)
 	}
@@ -355,6 +412,26 @@ func (s *Store) first(ctx context.Context) (uint64, error) {
 }
 
 var errStop = errors.New("stop")
+
+// transient calls f until it succeeds or fails otherwise than with no responder, for at most ~2s:
+// in a cluster a request can briefly find no responder while a stream leader moves or interest
+// propagates between servers.
+func transient(ctx context.Context, f func() error) error {
+	for wait := 10 * time.Millisecond; ; wait *= 2 {
+		err := f()
+		if err == nil || !errors.Is(err, nats.ErrNoResponders) || wait > 2*time.Second {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// errNothingStored marks an append failure after which nothing of the batch is in the stream.
+var errNothingStored = errors.New("nothing stored")
 
 // Snapshot reads the head, then streams every live entry with seq <= head in batches.
 func (s *Store) Snapshot(ctx context.Context, fn func(batch []events.Revocation) error) (uint64, error) {
