@@ -209,3 +209,41 @@ func TestOptionsRejected(t *testing.T) {
 		t.Error("nil source accepted")
 	}
 }
+
+func TestOnRevoke(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	rv := e.revoker(t, n.Connect(t))
+	if _, err := rv.Revoke(context.Background(), tokenRev("in-snapshot")); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+	)
+	s := e.subscriber(t, n.Connect(t), WithOnRevoke(func(r events.Revocation) { mu.Lock(); seen[r.ID]++; mu.Unlock() }))
+	start(t, s)
+	for i := 0; i < 20; i++ {
+		if _, err := rv.Revoke(context.Background(), events.Revocation{Kind: events.KindSession, ID: fmt.Sprintf("s-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitFor(t, 5*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) < 20 {
+			return fmt.Errorf("%d of 20 reported", len(seen))
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["in-snapshot"] != 0 {
+		t.Fatal("a snapshot entry was reported to OnRevoke")
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s reported %d times", id, n)
+		}
+	}
+}
