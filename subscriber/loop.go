@@ -213,10 +213,16 @@ func (s *Subscriber) catchUp(reason string) error {
 			applied = r.Seq
 		}
 		if len(recs) < s.o.catchUpBatch {
-			s.advance(max(applied, head))
-			if head > s.headSeen.Load() {
-				s.headSeen.Store(head)
+			// The store is the truth: a sequence or heartbeat beyond its head was not real (or
+			// arrived after the read and is already applied; it is simply fetched again if it
+			// turns out missing), so it must not hold a gap open forever.
+			for q := range s.received {
+				if q > head {
+					delete(s.received, q)
+				}
 			}
+			s.headSeen.Store(max(applied, head))
+			s.advance(max(applied, head))
 			s.markFresh()
 			s.o.logger.Debug("caught up", "reason", reason, "applied", s.applied.Load())
 			return nil

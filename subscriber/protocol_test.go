@@ -470,3 +470,40 @@ func TestCloseIsIdempotentAndKeepsConn(t *testing.T) {
 		t.Fatalf("Start after Close = %v", err)
 	}
 }
+
+// TestForgedSequenceDoesNotHoldAGapOpen: an event or heartbeat claiming a sequence far beyond the
+// store's head costs one catch-up, not a catch-up every gap wait forever.
+func TestForgedSequenceDoesNotHoldAGapOpen(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	pub := n.Connect(t)
+	s := e.subscriber(t, n.Connect(t), WithGapWait(20*time.Millisecond))
+	start(t, s)
+	now := time.Now()
+	forged := events.Revocation{Seq: 1 << 40, Kind: events.KindToken, ID: "forged", RevokedAt: now, DropAfter: now.Add(time.Minute)}
+	hb := events.Heartbeat{Head: 1 << 41, Time: now}
+	if err := pub.Publish(events.RevocationSubject(events.DefaultPrefix), forged.AppendJSON(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(events.HeartbeatSubject(events.DefaultPrefix), hb.AppendJSON(nil)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 5*time.Second, func() error {
+		if st := s.Stats(); st.Resyncs[ReasonGap]+st.Resyncs[ReasonHeartbeatAhead] == 0 {
+			return errors.New("no catch-up yet")
+		}
+		return nil
+	})
+	testenv.WaitFor(t, 5*time.Second, func() error {
+		if st := s.Stats(); st.Head != 0 || !st.Fresh {
+			return fmt.Errorf("head %d fresh %v: the forged sequence still counts", st.Head, st.Fresh)
+		}
+		return nil
+	})
+	before := s.Stats().Resyncs
+	time.Sleep(300 * time.Millisecond) // 15 gap waits: a held-open gap would catch up every one
+	after := s.Stats().Resyncs
+	if d := after[ReasonGap] + after[ReasonHeartbeatAhead] - before[ReasonGap] - before[ReasonHeartbeatAhead]; d > 1 {
+		t.Fatalf("%d more catch-ups after the forged sequence was resolved", d)
+	}
+}
