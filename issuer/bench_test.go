@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +108,41 @@ func BenchmarkLogout(b *testing.B) {
 		post(b, c, e.srv.URL+"/v1/logout", nil, "Authorization", "Bearer "+at)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// BenchmarkLoginFailure compares a wrong password for a known user with a login for an unknown
+// user, both answered 401: the unknown user is compared against a dummy hash with the same
+// parameters, so the two cost about the same (no user enumeration by timing). Both use the
+// production argon2id parameters here (DefaultHashParams), not the lowered test ones.
+func BenchmarkLoginFailure(b *testing.B) {
+	dir := b.TempDir()
+	h, err := issuer.HashPassword("bob-pw", issuer.DefaultHashParams)
+	if err != nil {
+		b.Fatal(err)
+	}
+	users, _ := json.Marshal(map[string]any{"users": []map[string]any{{"username": "bob", "password_hash": h}}})
+	path := dir + "/users.json"
+	if err := os.WriteFile(path, users, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	is, err := issuer.New(issuer.Config{KeysDir: dir + "/keys", Users: path, Sessions: newMemStore(), Revoker: &memRevoker{},
+		LoginRate: issuer.RateLimits{PerUser: issuer.Rate{Burst: -1}, PerIP: issuer.Rate{Burst: -1}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer is.Close()
+	for _, tc := range []struct{ name, body string }{
+		{"wrong-password", `{"username":"bob","password":"nope"}`},
+		{"unknown-user", `{"username":"nobody","password":"nope"}`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				is.ServeHTTP(w, httptest.NewRequest("POST", "/v1/login", strings.NewReader(tc.body)))
+				if w.Code != http.StatusUnauthorized {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	}
 }
