@@ -14,13 +14,17 @@ import (
 
 // connectNATS connects to the NATS servers in url (comma-separated) with reconnects that never
 // give up. An unreachable server is an error that names the flag to fix.
-func connectNATS(ctx context.Context, url, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+func connectNATS(ctx context.Context, url, name string, auth *natsAuth) (*nats.Conn, error) {
+	opts, err := auth.options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.Timeout(3*time.Second),
-	)
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.Timeout(3 * time.Second),
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to NATS at %s: %v (start NATS or set --nats / REVOCAST_NATS)", url, err)
 	}
@@ -51,6 +55,7 @@ func connectRedis(ctx context.Context, url string) (*redis.Client, error) {
 // serviceFlags are the connection flags of the long-running commands.
 type serviceFlags struct {
 	http, nats, redis, storePrefix, logLevel string
+	natsAuth                                 natsAuth
 }
 
 func (f *serviceFlags) register(fs *flag.FlagSet, defaultHTTP, redisUse string) {
@@ -59,6 +64,7 @@ func (f *serviceFlags) register(fs *flag.FlagSet, defaultHTTP, redisUse string) 
 	fs.StringVar(&f.redis, "redis", "redis://127.0.0.1:6379/0", "Redis URL of "+redisUse)
 	fs.StringVar(&f.storePrefix, "store-prefix", "revocast", "key prefix in Redis")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.natsAuth.register(fs)
 }
 
 // connections are a service's logger, Redis client and NATS connection.
@@ -78,7 +84,7 @@ func (f *serviceFlags) connect(ctx context.Context, stderr io.Writer, name strin
 	if err != nil {
 		return nil, err
 	}
-	nc, err := connectNATS(ctx, f.nats, name)
+	nc, err := connectNATS(ctx, f.nats, name, &f.natsAuth)
 	if err != nil {
 		rc.Close()
 		return nil, err

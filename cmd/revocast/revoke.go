@@ -38,6 +38,8 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	storePrefix := fs.String("store-prefix", "revocast", "key prefix in Redis, with --redis")
 	prefix := fs.String("prefix", events.DefaultPrefix, "NATS subject prefix, with --redis")
 	accessTTL := fs.Duration("access-ttl", 5*time.Minute, "the issuer's access-token lifetime, with --redis (bounds how long the entry is kept)")
+	var auth natsAuth
+	auth.register(fs)
 	issuerURL := fs.String("issuer-url", "", "issuer base URL: revoke through POST /v1/revocations with an admin access token from REVOCAST_TOKEN")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
@@ -57,7 +59,7 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		seq, err = revokeThroughIssuer(ctx, *issuerURL, token, *kind, *id, *notBefore, *reason)
 	case *redisURL != "", *jetStream:
-		seq, err = revokeThroughStore(ctx, *redisURL, *storePrefix, *natsURL, *prefix, *accessTTL, rev)
+		seq, err = revokeThroughStore(ctx, *redisURL, *storePrefix, *natsURL, &auth, *prefix, *accessTTL, rev)
 	default:
 		return errors.New("say where to revoke: --redis URL or --jetstream (store and NATS), or --issuer-url URL (admin API)")
 	}
@@ -97,8 +99,8 @@ func revocationFromFlags(kind, id, notBefore, reason string) (events.Revocation,
 
 // revokeThroughStore appends to the Redis log at redisURL, or to the JetStream log when redisURL is
 // empty, and publishes on NATS.
-func revokeThroughStore(ctx context.Context, redisURL, storePrefix, natsURL, prefix string, accessTTL time.Duration, rev events.Revocation) (uint64, error) {
-	nc, err := connectNATS(ctx, natsURL, "revocast-revoke")
+func revokeThroughStore(ctx context.Context, redisURL, storePrefix, natsURL string, auth *natsAuth, prefix string, accessTTL time.Duration, rev events.Revocation) (uint64, error) {
+	nc, err := connectNATS(ctx, natsURL, "revocast-revoke", auth)
 	if err != nil {
 		return 0, err
 	}

@@ -23,10 +23,12 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL (comma-separated for a cluster)")
 	prefix := fs.String("prefix", events.DefaultPrefix, "NATS subject prefix")
 	heartbeats := fs.Bool("heartbeats", false, "also print heartbeats")
+	var auth natsAuth
+	auth.register(fs)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
 	}
-	nc, err := connectNATS(ctx, *natsURL, "revocast-watch")
+	nc, err := connectNATS(ctx, *natsURL, "revocast-watch", &auth)
 	if err != nil {
 		return err
 	}
