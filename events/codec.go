@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -45,7 +46,45 @@ func (r *Revocation) AppendJSON(b []byte) []byte {
 		b = append(b, `,"origin":`...)
 		b = appendString(b, r.Origin)
 	}
+	return appendSig(b, r.Kid, r.Sig)
+}
+
+// SigningBytes appends the bytes a revoker signs to b: the encoding of r without its Seq (the
+// store assigns it after signing) and without Sig.
+func (r *Revocation) SigningBytes(b []byte) []byte {
+	u := *r
+	u.Seq, u.Sig = 0, nil
+	return u.AppendJSON(b)
+}
+
+// SigningBytes appends the bytes a revoker signs to b: the encoding of h without Sig.
+func (h *Heartbeat) SigningBytes(b []byte) []byte {
+	u := *h
+	u.Sig = nil
+	return u.AppendJSON(b)
+}
+
+// appendSig appends the kid and sig fields when present, and closes the object.
+func appendSig(b []byte, kid string, sig []byte) []byte {
+	if kid != "" {
+		b = append(b, `,"kid":`...)
+		b = appendString(b, kid)
+	}
+	if sig != nil {
+		b = append(b, `,"sig":"`...)
+		b = base64.RawURLEncoding.AppendEncode(b, sig)
+		b = append(b, '"')
+	}
 	return append(b, '}')
+}
+
+// decodeSig decodes a base64url signature.
+func decodeSig(s string) ([]byte, error) {
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(sig) != SigSize {
+		return nil, fmt.Errorf("%w: sig is not %d base64url bytes", ErrField, SigSize)
+	}
+	return sig, nil
 }
 
 // MarshalJSON implements json.Marshaler with AppendJSON.
@@ -76,7 +115,7 @@ func (h *Heartbeat) AppendJSON(b []byte) []byte {
 	}
 	b = append(b, `,"time":`...)
 	b = appendTime(b, h.Time)
-	return append(b, '}')
+	return appendSig(b, h.Kid, h.Sig)
 }
 
 // MarshalJSON implements json.Marshaler with AppendJSON.
@@ -124,6 +163,8 @@ func DecodeRevocationString(s string) (Revocation, error) {
 		fDropAfter
 		fReason
 		fOrigin
+		fKid
+		fSig
 	)
 	var (
 		d       = decoder{s: s}
@@ -131,6 +172,7 @@ func DecodeRevocationString(s string) (Revocation, error) {
 		version uint64
 		kind    string
 		times   [3]string
+		sig     string
 	)
 	err := d.object(func(key string) error {
 		var bit uint
@@ -163,6 +205,12 @@ func DecodeRevocationString(s string) (Revocation, error) {
 		case "origin":
 			bit = fOrigin
 			r.Origin, err = d.str()
+		case "kid":
+			bit = fKid
+			r.Kid, err = d.str()
+		case "sig":
+			bit = fSig
+			sig, err = d.str()
 		default:
 			return d.skip(0)
 		}
@@ -174,6 +222,11 @@ func DecodeRevocationString(s string) (Revocation, error) {
 	})
 	if err != nil {
 		return Revocation{}, err
+	}
+	if seen&fSig != 0 {
+		if r.Sig, err = decodeSig(sig); err != nil {
+			return Revocation{}, err
+		}
 	}
 	if version != Version {
 		return Revocation{}, fmt.Errorf("%w: %d", ErrVersion, version)
@@ -207,12 +260,14 @@ func DecodeHeartbeat(data []byte) (Heartbeat, error) {
 		fHead
 		fOrigin
 		fTime
+		fKid
+		fSig
 	)
 	var (
 		d       = decoder{s: string(data)}
 		seen    uint
 		version uint64
-		ts      string
+		ts, sig string
 	)
 	err := d.object(func(key string) error {
 		var bit uint
@@ -230,6 +285,12 @@ func DecodeHeartbeat(data []byte) (Heartbeat, error) {
 		case "time":
 			bit = fTime
 			ts, err = d.str()
+		case "kid":
+			bit = fKid
+			h.Kid, err = d.str()
+		case "sig":
+			bit = fSig
+			sig, err = d.str()
 		default:
 			return d.skip(0)
 		}
@@ -247,6 +308,11 @@ func DecodeHeartbeat(data []byte) (Heartbeat, error) {
 	}
 	if seen&fTime != 0 {
 		if h.Time, err = parseTime(ts); err != nil {
+			return Heartbeat{}, err
+		}
+	}
+	if seen&fSig != 0 {
+		if h.Sig, err = decodeSig(sig); err != nil {
 			return Heartbeat{}, err
 		}
 	}

@@ -17,6 +17,7 @@ const (
 	MaxIDLen     = 256
 	MaxReasonLen = 256
 	MaxOriginLen = 128
+	MaxKidLen    = 64
 )
 
 // DefaultPrefix is the default NATS subject prefix.
@@ -85,6 +86,10 @@ type Revocation struct {
 	Reason string
 	// Origin names the revoker that made the entry.
 	Origin string
+	// Kid names the key that signed the entry, and Sig is the Ed25519 signature of SigningBytes;
+	// both empty when the revoker does not sign.
+	Kid string
+	Sig []byte
 }
 
 // Validate reports whether r is well formed: a known kind, an ID that is valid for it (see ValidID),
@@ -126,6 +131,23 @@ func (r *Revocation) Validate() error {
 	}
 	if err := validName("origin", r.Origin, MaxOriginLen); err != nil {
 		return err
+	}
+	return validSignature(r.Kid, r.Sig)
+}
+
+// SigSize is the size of a signature (Ed25519).
+const SigSize = 64
+
+// validSignature checks the optional kid and sig fields.
+func validSignature(kid string, sig []byte) error {
+	if err := validName("kid", kid, MaxKidLen); err != nil {
+		return err
+	}
+	if sig != nil && len(sig) != SigSize {
+		return fmt.Errorf("%w: sig must be %d bytes", ErrField, SigSize)
+	}
+	if (kid == "") != (sig == nil) {
+		return fmt.Errorf("%w: kid and sig go together", ErrField)
 	}
 	return nil
 }
@@ -207,6 +229,9 @@ type Heartbeat struct {
 	Head   uint64
 	Origin string
 	Time   time.Time
+	// Kid and Sig sign the heartbeat as for Revocation.
+	Kid string
+	Sig []byte
 }
 
 // Validate reports whether h is well formed: a non-zero Time and a valid Origin.
@@ -214,5 +239,8 @@ func (h *Heartbeat) Validate() error {
 	if h.Time.IsZero() {
 		return fmt.Errorf("%w: time is required", ErrField)
 	}
-	return validName("origin", h.Origin, MaxOriginLen)
+	if err := validName("origin", h.Origin, MaxOriginLen); err != nil {
+		return err
+	}
+	return validSignature(h.Kid, h.Sig)
 }

@@ -2,6 +2,7 @@ package revoker
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -134,6 +135,15 @@ func (r *Revoker) fill(rev *events.Revocation, now time.Time) {
 	}
 }
 
+// sign signs rev when a signer is configured.
+func (r *Revoker) sign(rev *events.Revocation) {
+	if r.o.signKey == nil {
+		return
+	}
+	rev.Kid, rev.Sig = r.o.kid, nil
+	rev.Sig = ed25519.Sign(r.o.signKey, rev.SigningBytes(nil))
+}
+
 // Revoke durably appends rev to the log, then publishes it, and returns its sequence number.
 //
 // Before appending, Revoke fills in what rev leaves zero:
@@ -167,6 +177,7 @@ func (r *Revoker) Revoke(ctx context.Context, rev events.Revocation) (seq uint64
 	if err := rev.Validate(); err != nil {
 		return 0, wrap2(ErrInvalid, err)
 	}
+	r.sign(&rev)
 	recs := []events.Revocation{rev}
 	if err := r.log.Append(ctx, recs); err != nil {
 		return 0, wrap2(ErrStore, err)
@@ -255,6 +266,7 @@ func (r *Revoker) RevokeBatch(ctx context.Context, revs []events.Revocation) (la
 		for i := range c {
 			c[i] = revs[from+i]
 			r.fill(&c[i], now)
+			r.sign(&c[i])
 			c[i].Seq = 0
 		}
 		done := make(chan error, 1)
@@ -340,6 +352,10 @@ func (r *Revoker) beat(ctx context.Context) {
 		return
 	}
 	h := events.Heartbeat{Head: head, Origin: r.o.origin, Time: r.o.clock()}
+	if r.o.signKey != nil {
+		h.Kid = r.o.kid
+		h.Sig = ed25519.Sign(r.o.signKey, h.SigningBytes(nil))
+	}
 	bp := r.bufs.Get().(*[]byte)
 	*bp = h.AppendJSON((*bp)[:0])
 	err = r.nc.Publish(r.hbSubj, *bp)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +178,7 @@ func TestRevokeFillsDefaults(t *testing.T) {
 			}
 			want := tt.want
 			want.Seq = 1
-			if recs[0] != want {
+			if !reflect.DeepEqual(recs[0], want) {
 				t.Fatalf("appended\n %+v\nwant\n %+v", recs[0], want)
 			}
 		})

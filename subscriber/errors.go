@@ -16,6 +16,7 @@ var (
 	ErrOption     = errors.New("subscriber: invalid option")
 	ErrCatchUp    = errors.New("subscriber: catch-up from the store failed")
 	ErrEvent      = errors.New("subscriber: invalid event dropped")
+	ErrSignature  = errors.New("subscriber: event not signed by a trusted key; dropped")
 )
 
 // RevokedError says which kind of revocation matched. It wraps ErrRevoked.

@@ -207,7 +207,7 @@ func (s *Subscriber) catchUp(reason string) error {
 			if r.Seq <= applied {
 				continue
 			}
-			if _, seen := s.received[r.Seq]; !seen {
+			if _, seen := s.received[r.Seq]; !seen && s.verified(r.Kid, r.Sig, r.SigningBytes) {
 				s.apply(r)
 			}
 			applied = r.Seq
@@ -267,8 +267,9 @@ type Stats struct {
 	Resyncs map[string]uint64
 	// AppliedEvents counts revocations applied after Start (from NATS or catch-up).
 	AppliedEvents uint64
-	// Duplicates counts events received again; Invalid counts events dropped as malformed.
-	Duplicates, Invalid uint64
+	// Duplicates counts events received again; Invalid counts events dropped as malformed;
+	// Unverified counts events and heartbeats dropped for their signature (WithTrustedKeys).
+	Duplicates, Invalid, Unverified uint64
 	// Dropped counts messages NATS dropped for this subscription (slow consumer).
 	Dropped int
 	// Sweeps counts expiry sweeps run.
@@ -287,6 +288,7 @@ func (s *Subscriber) Stats() Stats {
 		AppliedEvents: s.appliedCount.Load(),
 		Duplicates:    s.duplicates.Load(),
 		Invalid:       s.invalid.Load(),
+		Unverified:    s.unverified.Load(),
 		Dropped:       s.dropped(),
 		Sweeps:        s.sweeps.Load(),
 	}

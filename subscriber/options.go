@@ -1,6 +1,7 @@
 package subscriber
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"time"
@@ -25,6 +26,7 @@ type options struct {
 	onRevoke       func(events.Revocation)
 	errorHandler   func(error)
 	logger         *slog.Logger
+	trusted        map[string]ed25519.PublicKey
 }
 
 func defaultOptions() options {
@@ -158,6 +160,23 @@ func WithLogger(l *slog.Logger) Option {
 			return fmt.Errorf("%w: nil logger", ErrOption)
 		}
 		o.logger = l
+		return nil
+	}
+}
+
+// WithTrustedKeys makes the subscriber accept only revocations and heartbeats signed (Ed25519) by
+// one of keys, by key id; see revoker.WithSigner. Unsigned, unknown-key and badly signed events and
+// heartbeats from NATS are dropped and counted (Stats.Unverified), as are heartbeats older than the
+// heartbeat bound (replays); entries read from the store while catching up are verified the same
+// way. The cold-start snapshot is not verified (a million signature checks would take most of a
+// minute): it is protected by the store's access control, where subscribers are read-only.
+// Defaults to accepting unsigned events.
+func WithTrustedKeys(keys map[string]ed25519.PublicKey) Option {
+	return func(o *options) error {
+		if len(keys) == 0 {
+			return fmt.Errorf("%w: no trusted keys", ErrOption)
+		}
+		o.trusted = keys
 		return nil
 	}
 }

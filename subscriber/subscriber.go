@@ -2,6 +2,7 @@ package subscriber
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"strings"
 	"sync"
@@ -57,6 +58,7 @@ type Subscriber struct {
 	appliedCount atomic.Uint64
 	duplicates   atomic.Uint64
 	invalid      atomic.Uint64
+	unverified   atomic.Uint64
 	sweeps       atomic.Uint64
 	resyncs      [len(reasons)]atomic.Uint64
 	byKind       [events.KindAll + 1]atomic.Int64
@@ -240,12 +242,25 @@ func (s *Subscriber) onMsg(m *nats.Msg) {
 			s.dropInvalid(err)
 			return
 		}
+		if !s.verified(r.Kid, r.Sig, r.SigningBytes) {
+			return
+		}
 		in.rev = r
 	case m.Subject == events.HeartbeatSubject(s.o.prefix):
 		h, err := events.DecodeHeartbeat(m.Data)
 		if err != nil {
 			s.dropInvalid(err)
 			return
+		}
+		if !s.verified(h.Kid, h.Sig, h.SigningBytes) {
+			return
+		}
+		if s.o.trusted != nil {
+			if age := s.o.clock().Sub(h.Time); age > s.o.heartbeatBound || age < -s.o.heartbeatBound {
+				s.unverified.Add(1)
+				s.o.errorHandler(fmt.Errorf("%w: heartbeat %v old (a replay, or clocks apart)", ErrSignature, age.Round(time.Millisecond)))
+				return
+			}
 		}
 		in.hb = &h
 	default:
@@ -255,6 +270,28 @@ func (s *Subscriber) onMsg(m *nats.Msg) {
 	case s.inbox <- in:
 	case <-s.closing:
 	}
+}
+
+// verified reports whether an event is acceptable: always without trusted keys, otherwise only when
+// signed by one of them. A rejected event is counted and reported.
+func (s *Subscriber) verified(kid string, sig []byte, signing func([]byte) []byte) bool {
+	if s.o.trusted == nil {
+		return true
+	}
+	pub, ok := s.o.trusted[kid]
+	if ok && sig != nil && ed25519.Verify(pub, signing(nil), sig) {
+		return true
+	}
+	s.unverified.Add(1)
+	reason := "bad signature"
+	switch {
+	case sig == nil:
+		reason = "unsigned"
+	case !ok:
+		reason = "unknown key"
+	}
+	s.o.errorHandler(fmt.Errorf("%w: %s", ErrSignature, reason))
+	return false
 }
 
 func (s *Subscriber) dropInvalid(err error) {
