@@ -25,6 +25,7 @@ func init() {
 // demoFlags are the flags the demo service shares with dev.
 type demoFlags struct {
 	iss, aud, prefix string
+	trustedKeys      string
 	failClosed       bool
 }
 
@@ -32,6 +33,7 @@ func (f *demoFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.iss, "issuer", "revocast", "required iss of access tokens")
 	fs.StringVar(&f.aud, "audience", "revocast", "required aud of access tokens")
 	fs.StringVar(&f.prefix, "prefix", events.DefaultPrefix, "NATS subject prefix of revocation events")
+	fs.StringVar(&f.trustedKeys, "trusted-event-keys", "", "comma-separated Ed25519 public key files (PKIX PEM, kid = file name): accept only revocations signed by them")
 	fs.BoolVar(&f.failClosed, "fail-closed", false, "answer 503 while the revocation state is stale instead of accepting tokens")
 }
 
@@ -46,8 +48,16 @@ type demoService struct {
 // startDemo starts the subscriber on nc and src (blocking until it is ready), the verifier on the
 // issuer's JWKS, and returns the service's handler.
 func startDemo(ctx context.Context, f *demoFlags, nc *nats.Conn, src subscriber.Source, jwksURL string, logger *slog.Logger) (*demoService, error) {
-	sub, err := subscriber.New(nc, src, subscriber.WithPrefix(f.prefix), subscriber.WithLogger(logger),
-		subscriber.WithErrorHandler(func(err error) { logger.Warn("subscriber", "err", err) }))
+	sopts := []subscriber.Option{subscriber.WithPrefix(f.prefix), subscriber.WithLogger(logger),
+		subscriber.WithErrorHandler(func(err error) { logger.Warn("subscriber", "err", err) })}
+	if f.trustedKeys != "" {
+		keys, err := loadTrustedKeys(f.trustedKeys)
+		if err != nil {
+			return nil, err
+		}
+		sopts = append(sopts, subscriber.WithTrustedKeys(keys))
+	}
+	sub, err := subscriber.New(nc, src, sopts...)
 	if err != nil {
 		return nil, err
 	}

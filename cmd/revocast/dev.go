@@ -61,6 +61,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
+	// Events are signed in dev too: the issuer signs with a key kept in the data dir and the demo
+	// service trusts only it.
+	if f.eventKey == "" {
+		dir := filepath.Join(*dataDir, "event-keys")
+		f.eventKey = filepath.Join(dir, "dev.pem")
+		if _, err := os.Stat(f.eventKey); err != nil {
+			if _, _, err := writeEventKey(dir, "dev"); err != nil {
+				return fmt.Errorf("event key: %v", err)
+			}
+		}
+		demo.trustedKeys = filepath.Join(dir, "dev.pub.pem")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

@@ -80,11 +80,29 @@ func TestDevPersistsAcrossRestart(t *testing.T) {
 
 	// revocast revoke --jetstream reaches the dev instance's log and its demo service.
 	_, carol := c.do("POST", issuerURL+"/v1/login", "", `{"username":"alice","password":"revocast"}`)
-	var out strings.Builder
-	if code := run(context.Background(), []string{"revoke", "--jetstream", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort),
-		"--kind", "session", "--id", carol["session_id"].(string)}, strings.NewReader(""), &out, io.Discard); code != 0 {
-		t.Fatalf("revoke --jetstream exited %d", code)
+	// Dev signs events and its demo service trusts only its key: an unsigned revocation is dropped,
+	// the same one signed with the dev key is applied.
+	revoke := func(extra ...string) {
+		t.Helper()
+		args := append([]string{"revoke", "--jetstream", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort),
+			"--kind", "session", "--id", carol["session_id"].(string)}, extra...)
+		if code := run(context.Background(), args, strings.NewReader(""), io.Discard, io.Discard); code != 0 {
+			t.Fatalf("revoke --jetstream exited %d", code)
+		}
 	}
+	readyz := func() map[string]any { _, m := c.do("GET", demoURL+"/readyz", "", ""); return m }
+	headBefore, _ := readyz()["head"].(float64)
+	revoke()
+	testenv.WaitFor(t, 5*time.Second, func() error { // the unsigned one reached the demo and was dropped
+		if code, _ := c.do("GET", demoURL+"/whoami", carol["access_token"].(string), ""); code != 200 {
+			return fmt.Errorf("an unsigned revocation took effect: %d", code)
+		}
+		if h, _ := readyz()["head"].(float64); h <= headBefore {
+			return fmt.Errorf("head %v: the unsigned revocation has not been seen yet", h)
+		}
+		return nil
+	})
+	revoke("--event-key", filepath.Join(dir, "event-keys", "dev.pem"))
 	testenv.WaitFor(t, 5*time.Second, func() error {
 		if code, _ := c.do("GET", demoURL+"/whoami", carol["access_token"].(string), ""); code != 401 {
 			return fmt.Errorf("session revoked with the CLI still accepted: %d", code)

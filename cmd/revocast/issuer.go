@@ -29,6 +29,7 @@ func init() {
 // issuerFlags are the flags the issuer shares with dev.
 type issuerFlags struct {
 	keys, users, iss, aud, prefix string
+	eventKey                      string
 	accessTTL, grace              time.Duration
 	insecureCookies               bool
 }
@@ -43,6 +44,7 @@ func (f *issuerFlags) register(fs *flag.FlagSet, keysDefault, keysUsage, usersDe
 	fs.StringVar(&f.prefix, "prefix", events.DefaultPrefix, "NATS subject prefix of revocation events")
 	fs.DurationVar(&f.accessTTL, "access-ttl", issuer.DefaultAccessTTL, "lifetime of access tokens")
 	fs.DurationVar(&f.grace, "refresh-grace", issuer.DefaultRefreshGrace, "how long a just-rotated refresh token is still accepted (two tabs refreshing at once)")
+	fs.StringVar(&f.eventKey, "event-key", "", "Ed25519 private key file (PKCS#8 PEM, kid = file name) that signs revocation events; see 'revocast event-key'")
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", false, "drop the Secure attribute and __Host-/__Secure- cookie prefixes (plain-http development on a non-localhost host only)")
 }
 
@@ -57,13 +59,21 @@ type issuerStack struct {
 // heartbeat loop until ctx ends.
 func startIssuer(ctx context.Context, f *issuerFlags, nc *nats.Conn, log revoker.Log, sessions issuer.SessionStore, ready []issuer.Pinger, logger *slog.Logger) (*issuerStack, error) {
 	const leeway = 30 * time.Second
-	rv, err := revoker.New(nc, log,
+	opts := []revoker.Option{
 		revoker.WithPrefix(f.prefix),
 		revoker.WithMaxTokenLifetime(f.accessTTL),
 		revoker.WithLeeway(leeway),
 		revoker.WithLogger(logger),
 		revoker.WithErrorHandler(func(err error) { logger.Warn("revoker", "err", err) }),
-	)
+	}
+	if f.eventKey != "" {
+		kid, key, err := loadEventKey(f.eventKey)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, revoker.WithSigner(kid, key))
+	}
+	rv, err := revoker.New(nc, log, opts...)
 	if err != nil {
 		return nil, err
 	}

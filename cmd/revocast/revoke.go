@@ -40,6 +40,7 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	accessTTL := fs.Duration("access-ttl", 5*time.Minute, "the issuer's access-token lifetime, with --redis (bounds how long the entry is kept)")
 	var auth natsAuth
 	auth.register(fs)
+	eventKey := fs.String("event-key", "", "Ed25519 private key file that signs the event, with --redis or --jetstream (services that trust only signed events drop unsigned ones)")
 	issuerURL := fs.String("issuer-url", "", "issuer base URL: revoke through POST /v1/revocations with an admin access token from REVOCAST_TOKEN")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
@@ -59,7 +60,7 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		seq, err = revokeThroughIssuer(ctx, *issuerURL, token, *kind, *id, *notBefore, *reason)
 	case *redisURL != "", *jetStream:
-		seq, err = revokeThroughStore(ctx, *redisURL, *storePrefix, *natsURL, &auth, *prefix, *accessTTL, rev)
+		seq, err = revokeThroughStore(ctx, *redisURL, *storePrefix, *natsURL, &auth, *eventKey, *prefix, *accessTTL, rev)
 	default:
 		return errors.New("say where to revoke: --redis URL or --jetstream (store and NATS), or --issuer-url URL (admin API)")
 	}
@@ -99,7 +100,7 @@ func revocationFromFlags(kind, id, notBefore, reason string) (events.Revocation,
 
 // revokeThroughStore appends to the Redis log at redisURL, or to the JetStream log when redisURL is
 // empty, and publishes on NATS.
-func revokeThroughStore(ctx context.Context, redisURL, storePrefix, natsURL string, auth *natsAuth, prefix string, accessTTL time.Duration, rev events.Revocation) (uint64, error) {
+func revokeThroughStore(ctx context.Context, redisURL, storePrefix, natsURL string, auth *natsAuth, eventKey, prefix string, accessTTL time.Duration, rev events.Revocation) (uint64, error) {
 	nc, err := connectNATS(ctx, natsURL, "revocast-revoke", auth)
 	if err != nil {
 		return 0, err
@@ -120,9 +121,16 @@ func revokeThroughStore(ctx context.Context, redisURL, storePrefix, natsURL stri
 		mu     sync.Mutex
 		pubErr error
 	)
-	rv, err := revoker.New(nc, log,
-		revoker.WithPrefix(prefix), revoker.WithMaxTokenLifetime(accessTTL),
-		revoker.WithErrorHandler(func(err error) { mu.Lock(); pubErr = err; mu.Unlock() }))
+	opts := []revoker.Option{revoker.WithPrefix(prefix), revoker.WithMaxTokenLifetime(accessTTL),
+		revoker.WithErrorHandler(func(err error) { mu.Lock(); pubErr = err; mu.Unlock() })}
+	if eventKey != "" {
+		kid, key, err := loadEventKey(eventKey)
+		if err != nil {
+			return 0, err
+		}
+		opts = append(opts, revoker.WithSigner(kid, key))
+	}
+	rv, err := revoker.New(nc, log, opts...)
 	if err != nil {
 		return 0, err
 	}

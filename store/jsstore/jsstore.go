@@ -210,12 +210,13 @@ func (s *Store) Append(ctx context.Context, recs []events.Revocation) error {
 		// A publish that found no responder, or a batch the stream saw only part of, stored
 		// nothing: retry it for a moment (a stream leader moving, interest still propagating
 		// through a cluster).
-		for wait := 10 * time.Millisecond; ; wait *= 2 {
+		deadline := time.Now().Add(10 * time.Second)
+		for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
 			err := s.appendBatch(ctx, chunk, now)
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, errNothingStored) || wait > 2*time.Second {
+			if !errors.Is(err, errNothingStored) || time.Now().After(deadline) {
 				return err
 			}
 			select {
@@ -413,13 +414,14 @@ func (s *Store) first(ctx context.Context) (uint64, error) {
 
 var errStop = errors.New("stop")
 
-// transient calls f until it succeeds or fails otherwise than with no responder, for at most ~2s:
+// transient calls f until it succeeds or fails otherwise than with no responder, for at most 10s:
 // in a cluster a request can briefly find no responder while a stream leader moves or interest
 // propagates between servers.
 func transient(ctx context.Context, f func() error) error {
-	for wait := 10 * time.Millisecond; ; wait *= 2 {
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
 		err := f()
-		if err == nil || !errors.Is(err, nats.ErrNoResponders) || wait > 2*time.Second {
+		if err == nil || !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
 			return err
 		}
 		select {
