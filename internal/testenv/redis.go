@@ -191,6 +191,9 @@ func (r *Redis) ping() error {
 		if line, err = br.ReadString('\n'); err != nil {
 			return err
 		}
+		if strings.HasPrefix(line, "-NOAUTH") && r.Password == "" {
+			return nil // up, with ACL users only (the default user off): ready as far as we can tell
+		}
 		if strings.HasPrefix(line, "-") {
 			return fmt.Errorf("redis: %s", strings.TrimSpace(line))
 		}
