@@ -1,37 +1,3 @@
-// Package jsstore is revocast's durable revocation log on NATS JetStream: the embedded default of
-// `revocast dev` (an embedded nats-server with file storage, nothing else to install) and an
-// alternative to Redis in production. It satisfies the same contract as store/redisstore and passes
-// the same conformance suite (store/storetest).
-//
-// # Layout
-//
-// One stream (WithStream, default "REVOCAST") on one subject (WithSubject, default
-// "revocast.store.log", deliberately outside the broadcast prefix "revocast.v1.>" that subscribers
-// listen on). Each message is one revocation, encoded by events' AppendJSON without its Seq: the
-// sequence is the stream sequence, which JetStream assigns densely across every writer.
-//
-// # Writes
-//
-// Append of one record is a JetStream publish acknowledged by the stream (durable per the stream's
-// replicas and storage). Append of several is an atomic batch (nats-server 2.12+: headers
-// Nats-Batch-Id / Nats-Batch-Sequence / Nats-Batch-Commit): all or none, on consecutive sequences.
-// A batch holds at most 1,000 records (the server's default limit); a longer Append is several
-// batches, each atomic, in order: on error, the records of the batches acknowledged before it are
-// durable (their Seq is set) and none after.
-//
-// # Expiry
-//
-// Every message carries a per-message TTL (Nats-TTL, the stream allows it) of its DropAfter minus
-// now plus a second, so the server removes it after it can no longer matter; the stream's MaxAge
-// (WithMaxAge, default none) is an optional outer bound, and Append refuses an entry whose DropAfter
-// lies beyond now + MaxAge rather than let the server drop it early. Sweep also removes expired entries
-// by the store's clock (scanning the stream), and Append deletes up to 100 expired entries that this
-// Store appended, so the log stays bounded by the injected clock too. Reads skip entries whose
-// DropAfter has passed.
-//
-// # Ownership
-//
-// A Store is safe for concurrent use and never closes the NATS connection it is given.
 package jsstore
 
 import (
@@ -41,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -50,13 +15,6 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/revocast/revocast/events"
-)
-
-// Errors of the store.
-var (
-	ErrInvalid   = errors.New("jsstore: invalid revocation")
-	ErrRetention = errors.New("jsstore: DropAfter beyond the stream's retention (WithMaxAge)")
-	ErrReply     = errors.New("jsstore: unexpected reply from JetStream")
 )
 
 const (
@@ -158,6 +116,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 		Replicas:           o.replicas,
 		MaxAge:             o.maxAge,
 		AllowMsgTTL:        true,
+		AllowDirect:        true,
 		AllowAtomicPublish: true,
 		Duplicates:         2 * time.Minute,
 	})
@@ -190,8 +149,10 @@ func waitLeader(ctx context.Context, stream jetstream.Stream) error {
 	}
 }
 
-// Append durably appends recs in order with dense sequence numbers (recs[i].Seq is set), in atomic
-// batches of up to 1,000.
+// Append durably appends recs in order with dense sequence numbers (recs[i].Seq is set): one record
+// as a deduplicated publish, several as atomic batches of up to 1,000. It validates every record
+// first (ErrInvalid, ErrRetention) and appends nothing if one is refused. It returns after the stream
+// acknowledged the write, retrying for up to 15s while the stream has no leader or no responder.
 func (s *Store) Append(ctx context.Context, recs []events.Revocation) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -207,100 +168,125 @@ func (s *Store) Append(ctx context.Context, recs []events.Revocation) error {
 	}
 	for start := 0; start < len(recs); start += maxBatch {
 		chunk := recs[start:min(start+maxBatch, len(recs))]
-		// A publish that found no responder, or a batch the stream saw only part of, stored
-		// nothing: retry it for a moment (a stream leader moving, interest still propagating
-		// through a cluster).
-		deadline := time.Now().Add(10 * time.Second)
-		for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
-			err := s.appendBatch(ctx, chunk, now)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, errNothingStored) || time.Now().After(deadline) {
-				return err
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
-			}
+		var err error
+		if len(chunk) == 1 {
+			err = s.appendOne(ctx, &chunk[0], now)
+		} else {
+			err = s.appendBatch(ctx, chunk, now)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	s.expireSome(ctx, now)
 	return nil
 }
 
+// message is the stream message of r: r without its Seq, with a TTL of its DropAfter from now plus
+// one to two seconds (whole seconds, rounded up).
 func (s *Store) message(r *events.Revocation, now time.Time) *nats.Msg {
 	rec := *r
 	rec.Seq = 0
 	m := nats.NewMsg(s.o.subject)
 	m.Data = rec.AppendJSON(nil)
 	ttl := max(r.DropAfter.Sub(now), 0) + time.Second
-	m.Header.Set("Nats-TTL", strconv.FormatInt(int64(ttl/time.Second)+1, 10)+"s")
+	m.Header.Set(jetstream.MsgTTLHeader, strconv.FormatInt(int64(ttl/time.Second)+1, 10)+"s")
 	return m
 }
 
+// appendOne publishes one record with a message id, so that a publish retried after a lost
+// acknowledgement is answered with the first copy's sequence rather than stored again.
+func (s *Store) appendOne(ctx context.Context, r *events.Revocation, now time.Time) error {
+	m := s.message(r, now)
+	m.Header.Set(jetstream.MsgIDHeader, nuid.Next())
+	var ack *jetstream.PubAck
+	err := retry(ctx, writeTimeout, func(ctx context.Context) (err error) {
+		ack, err = s.js.PublishMsg(ctx, m)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("jsstore: append: %w", err)
+	}
+	s.assigned([]events.Revocation{*r}, ack.Sequence)
+	r.Seq = ack.Sequence
+	return nil
+}
+
+// appendBatch publishes recs as one atomic batch, retried only while nothing of it was stored.
 func (s *Store) appendBatch(ctx context.Context, recs []events.Revocation, now time.Time) error {
 	var last uint64
-	if len(recs) == 1 {
-		ack, err := s.js.PublishMsg(ctx, s.message(&recs[0], now))
-		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
-			return fmt.Errorf("jsstore: append: %w: %w", errNothingStored, err)
-		}
-		if err != nil {
-			return fmt.Errorf("jsstore: append: %w", err)
-		}
-		last = ack.Sequence
-	} else {
-		id := nuid.Next()
-		for i := range recs {
-			m := s.message(&recs[i], now)
-			m.Header.Set("Nats-Batch-Id", id)
-			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
-			if i < len(recs)-1 {
-				if err := s.nc.PublishMsg(m); err != nil {
-					return fmt.Errorf("jsstore: append: %w", err)
-				}
-				continue
-			}
-			m.Header.Set("Nats-Batch-Commit", "1")
-			resp, err := s.nc.RequestMsgWithContext(ctx, m)
-			if errors.Is(err, nats.ErrNoResponders) {
-				return fmt.Errorf("jsstore: append: %w: %w", errNothingStored, err)
-			}
-			if err != nil {
-				return fmt.Errorf("jsstore: append: %w", err)
-			}
-			var ack struct {
-				Seq   uint64 `json:"seq"`
-				Count int    `json:"count"`
-				Error *struct {
-					Description string `json:"description"`
-				} `json:"error"`
-			}
-			if err := json.Unmarshal(resp.Data, &ack); err != nil {
-				return fmt.Errorf("%w: %v", ErrReply, err)
-			}
-			if ack.Error != nil {
-				if strings.Contains(ack.Error.Description, "incomplete") {
-					return fmt.Errorf("jsstore: append: %w: %s", errNothingStored, ack.Error.Description)
-				}
-				return fmt.Errorf("jsstore: append: %s", ack.Error.Description)
-			}
-			if ack.Count != len(recs) {
-				return fmt.Errorf("%w: batch of %d acknowledged %d", ErrReply, len(recs), ack.Count)
-			}
-			last = ack.Seq
-		}
+	err := retry(ctx, writeTimeout, func(ctx context.Context) (err error) {
+		last, err = s.publishBatch(ctx, recs, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("jsstore: append: %w", err)
 	}
 	first := last - uint64(len(recs)) + 1
-	s.mu.Lock()
 	for i := range recs {
 		recs[i].Seq = first + uint64(i)
-		heap.Push(&s.expires, expiry{seq: recs[i].Seq, at: recs[i].DropAfter})
+	}
+	s.assigned(recs, first)
+	return nil
+}
+
+// publishBatch sends one atomic batch and returns the sequence of its last message. Its errors are
+// errNothingStored (retry) or final; a commit without an answer is ErrUnknownOutcome.
+func (s *Store) publishBatch(ctx context.Context, recs []events.Revocation, now time.Time) (uint64, error) {
+	id := nuid.Next()
+	for i := range recs {
+		m := s.message(&recs[i], now)
+		m.Header.Set("Nats-Batch-Id", id)
+		m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i+1))
+		if i < len(recs)-1 {
+			if err := s.nc.PublishMsg(m); err != nil {
+				return 0, err // not committed: nothing stored, and not retryable (connection closed)
+			}
+			continue
+		}
+		m.Header.Set("Nats-Batch-Commit", "1")
+		resp, err := s.nc.RequestMsgWithContext(ctx, m)
+		if errors.Is(err, nats.ErrNoResponders) {
+			return 0, fmt.Errorf("%w: %w", errNothingStored, err)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		}
+		var ack struct {
+			Seq   uint64 `json:"seq"`
+			Count int    `json:"count"`
+			Error *struct {
+				Code        int    `json:"code"`
+				ErrCode     int    `json:"err_code"`
+				Description string `json:"description"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrReply, err)
+		}
+		if ack.Error != nil {
+			// 10176: the stream saw only part of the batch (interest still propagating, a leader
+			// change): it stored none of it.
+			if ack.Error.ErrCode == 10176 || ack.Error.Code == 503 {
+				return 0, fmt.Errorf("%w: %s", errNothingStored, ack.Error.Description)
+			}
+			return 0, fmt.Errorf("jsstore: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
+		}
+		if ack.Count != len(recs) || ack.Seq < uint64(len(recs)) {
+			return 0, fmt.Errorf("%w: batch of %d acknowledged as %d ending at %d", ErrReply, len(recs), ack.Count, ack.Seq)
+		}
+		return ack.Seq, nil
+	}
+	return 0, nil
+}
+
+// assigned records the expiries of recs, appended from sequence first on.
+func (s *Store) assigned(recs []events.Revocation, first uint64) {
+	s.mu.Lock()
+	for i := range recs {
+		heap.Push(&s.expires, expiry{seq: first + uint64(i), at: recs[i].DropAfter})
 	}
 	s.mu.Unlock()
-	return nil
 }
 
 // expireSome deletes up to 100 entries this Store appended whose DropAfter is before now.
@@ -316,138 +302,34 @@ func (s *Store) expireSome(ctx context.Context, now time.Time) {
 	}
 }
 
-// Head returns the highest sequence assigned so far.
+// Head returns the highest sequence assigned so far (0 for an empty log): the stream's last
+// sequence, which expiry never lowers.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	var info *jetstream.StreamInfo
-	err := transient(ctx, func() (err error) { info, err = s.stream.Info(ctx); return err })
+	err := retry(ctx, readTimeout, func(ctx context.Context) (err error) {
+		info, err = s.stream.Info(ctx)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("jsstore: head: %w", err)
 	}
 	return info.State.LastSeq, nil
 }
 
-// scan calls fn for every entry with from <= seq <= head, in order, until fn returns an error.
-// Entries that do not decode are skipped and reported to the error handler.
-func (s *Store) scan(ctx context.Context, from, head uint64, fn func(r events.Revocation) error) error {
-	if from > head {
-		return nil
-	}
-	var cons jetstream.Consumer
-	err := transient(ctx, func() (err error) {
-		cons, err = s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{s.o.subject},
-			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq:    from,
-		})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("jsstore: read: %w", err)
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var msgs jetstream.MessageBatch
-		err := transient(ctx, func() (err error) {
-			msgs, err = cons.FetchNoWait(s.o.batch)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("jsstore: read: %w", err)
-		}
-		got, done := 0, false
-		var stop error
-		for m := range msgs.Messages() {
-			got++
-			if done || stop != nil {
-				continue // drain the batch
-			}
-			meta, err := m.Metadata()
-			if err != nil {
-				stop = fmt.Errorf("%w: %v", ErrReply, err)
-				continue
-			}
-			seq := meta.Sequence.Stream
-			if seq > head {
-				done = true
-				continue
-			}
-			r, err := events.DecodeRevocation(m.Data())
-			if err != nil {
-				s.o.onError(fmt.Errorf("jsstore: entry %d skipped: %w", seq, err))
-			} else {
-				r.Seq = seq
-				stop = fn(r)
-			}
-			if seq == head || meta.NumPending == 0 {
-				done = true
-			}
-		}
-		if stop != nil {
-			return stop
-		}
-		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("jsstore: read: %w", err)
-		}
-		if done || got == 0 {
-			return nil
-		}
-	}
-}
-
-// first returns the first sequence in the stream, or 0 when it holds no message.
-func (s *Store) first(ctx context.Context) (uint64, error) {
-	var info *jetstream.StreamInfo
-	err := transient(ctx, func() (err error) { info, err = s.stream.Info(ctx); return err })
-	if err != nil {
-		return 0, fmt.Errorf("jsstore: %w", err)
-	}
-	if info.State.Msgs == 0 {
-		return 0, nil
-	}
-	return max(info.State.FirstSeq, 1), nil
-}
-
-var errStop = errors.New("stop")
-
-// transient calls f until it succeeds or fails otherwise than with no responder, for at most 10s:
-// in a cluster a request can briefly find no responder while a stream leader moves or interest
-// propagates between servers.
-func transient(ctx context.Context, f func() error) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
-		err := f()
-		if err == nil || !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
-
-// errNothingStored marks an append failure after which nothing of the batch is in the stream.
-var errNothingStored = errors.New("nothing stored")
-
-// Snapshot reads the head, then streams every live entry with seq <= head in batches.
+// Snapshot reads the head, then calls fn with every live entry (DropAfter after the Store's now)
+// with seq <= head, in batches of up to WithBatchSize, in increasing seq order, and returns the head.
+// fn must not retain the slice; an error from fn stops Snapshot and is returned as is.
 func (s *Store) Snapshot(ctx context.Context, fn func(batch []events.Revocation) error) (uint64, error) {
 	head, err := s.Head(ctx)
 	if err != nil {
 		return 0, err
 	}
-	first, err := s.first(ctx)
-	if err != nil || first == 0 {
-		return head, err
-	}
 	now := s.o.clock()
-	batch := make([]events.Revocation, 0, min(s.o.batch, 10_000))
-	err = s.scan(ctx, first, head, func(r events.Revocation) error {
+	batch := make([]events.Revocation, 0, min(s.o.batch, int(min(head, 1<<20))))
+	err = s.read(ctx, 1, head, s.o.batch, func(r events.Revocation) error {
 		if !r.DropAfter.After(now) {
 			return nil
 		}
@@ -465,15 +347,19 @@ func (s *Store) Snapshot(ctx context.Context, fn func(batch []events.Revocation)
 	return head, err
 }
 
-// After returns up to limit live entries with seq > after, and the head read before them.
+// After returns up to limit live entries with seq > after, in increasing order, and the head read
+// before them: when fewer than limit come back, they are every live entry up to that head.
 func (s *Store) After(ctx context.Context, after uint64, limit int) ([]events.Revocation, uint64, error) {
 	head, err := s.Head(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
+	if limit <= 0 {
+		return nil, head, nil
+	}
 	now := s.o.clock()
 	var out []events.Revocation
-	err = s.scan(ctx, after+1, head, func(r events.Revocation) error {
+	err = s.read(ctx, after+1, head, min(s.o.batch, limit), func(r events.Revocation) error {
 		if r.DropAfter.After(now) {
 			out = append(out, r)
 		}
@@ -488,18 +374,16 @@ func (s *Store) After(ctx context.Context, after uint64, limit int) ([]events.Re
 	return out, head, nil
 }
 
-// Sweep deletes every entry whose DropAfter is before now and returns how many it deleted.
+// Sweep deletes every entry whose DropAfter is before now and returns how many it deleted. It reads
+// the whole stream; with the real clock the server's per-message TTLs have usually removed them
+// already.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	head, err := s.Head(ctx)
 	if err != nil {
 		return 0, err
 	}
-	first, err := s.first(ctx)
-	if err != nil || first == 0 {
-		return 0, err
-	}
 	var dead []uint64
-	err = s.scan(ctx, first, head, func(r events.Revocation) error {
+	err = s.read(ctx, 1, head, s.o.batch, func(r events.Revocation) error {
 		if r.DropAfter.Before(now) {
 			dead = append(dead, r.Seq)
 		}
@@ -510,7 +394,8 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	}
 	n := 0
 	for _, seq := range dead {
-		if err := s.stream.DeleteMsg(ctx, seq); err == nil {
+		err := retry(ctx, writeTimeout, func(ctx context.Context) error { return s.stream.DeleteMsg(ctx, seq) })
+		if err == nil {
 			n++
 		} else if !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return n, fmt.Errorf("jsstore: sweep: %w", err)
@@ -518,6 +403,8 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+var errStop = errors.New("stop")
 
 // expiry is one appended entry's DropAfter.
 type expiry struct {

@@ -13,13 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Errors of Sessions, with the meanings of store/redisstore's.
-var (
-	ErrSessionNotFound = errors.New("jsstore: session not found")
-	ErrSessionReuse    = errors.New("jsstore: rotated-out refresh token reused; session deleted")
-	ErrSessionExists   = errors.New("jsstore: session already exists")
-)
-
 // SessionHistory is how many rotated-out refresh token hashes a session remembers.
 const SessionHistory = 16
 
