@@ -99,6 +99,7 @@ func runEventKey(_ context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("event-key", "generate an Ed25519 key pair that signs revocation events: DIR/KID.pem for issuers (--event-key), DIR/KID.pub.pem for services (--trusted-event-keys)", stderr)
 	dir := fs.String("dir", "event-keys", "directory to write the key pair to")
 	kid := fs.String("kid", "events-1", "key id (the file names)")
+	ifMissing := fs.Bool("if-missing", false, "do nothing, successfully, when the key already exists (for an init container)")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
 	}
@@ -106,6 +107,9 @@ func runEventKey(_ context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.New("--kid must be a plain name")
 	}
 	if _, err := os.Stat(filepath.Join(*dir, *kid+".pem")); err == nil {
+		if *ifMissing {
+			return nil
+		}
 		return fmt.Errorf("%s already exists: choose another --kid", filepath.Join(*dir, *kid+".pem"))
 	}
 	priv, pub, err := writeEventKey(*dir, *kid)

@@ -18,7 +18,7 @@ import (
 // topology is the docker-compose.yml topology: three NATS nodes, Redis, two issuers, two demo
 // services on different NATS nodes. TestComposeFileMatchesTopology keeps the file and this test in
 // step.
-var topology = []string{"nats1", "nats2", "nats3", "redis", "issuer1", "issuer2", "demo1", "demo2"}
+var topology = []string{"nats1", "nats2", "nats3", "redis", "eventkeys", "issuer1", "issuer2", "demo1", "demo2"}
 
 func TestComposeFileMatchesTopology(t *testing.T) {
 	b, err := os.ReadFile("../../docker-compose.yml")
@@ -38,7 +38,9 @@ func TestComposeFileMatchesTopology(t *testing.T) {
 	if !slices.Equal(names, topology) {
 		t.Fatalf("docker-compose.yml services %v, topology test %v: change both together", names, topology)
 	}
-	for _, want := range []string{"REVOCAST_NATS: nats://nats1:4222\n", "REVOCAST_NATS: nats://nats3:4222\n", "--appendfsync\", \"always"} {
+	for _, want := range []string{"REVOCAST_NATS: nats://nats1:4222\n", "REVOCAST_NATS: nats://nats3:4222\n", "--appendfsync\", \"always",
+		"deploy/nats.conf", "deploy/redis-users.acl", "REVOCAST_NATS_USER: issuer\n", "REVOCAST_NATS_USER: subscriber\n",
+		"redis://issuer:", "redis://subscriber:", "REVOCAST_EVENT_KEY:", "REVOCAST_TRUSTED_EVENT_KEYS:"} {
 		if !strings.Contains(string(b), want) {
 			t.Fatalf("docker-compose.yml lacks %q, which the topology test assumes", want)
 		}
@@ -96,24 +98,37 @@ func TestComposeTopology(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cluster := testenv.StartCluster(t, 3, testenv.NATSOptions{})
-	redis := testenv.StartRedis(t, testenv.RedisOptions{AOF: true, AppendFsync: "always"})
+	// As in docker-compose.yml: the shipped NATS users, Redis ACL users and signed events.
+	t.Setenv("REVOCAST_NATS_ISSUER_PASSWORD", "issuer-secret")
+	t.Setenv("REVOCAST_NATS_SUBSCRIBER_PASSWORD", "subscriber-secret")
+	cluster := testenv.StartCluster(t, 3, testenv.NATSOptions{ConfigFile: "../../deploy/nats.conf"})
+	acl, _ := filepath.Abs("../../deploy/redis-users.acl")
+	redis := testenv.StartRedis(t, testenv.RedisOptions{AOF: true, AppendFsync: "always", Args: []string{"--aclfile", acl}})
 	dir := t.TempDir()
 	users := writeUsers(t, dir)
 	keys := filepath.Join(dir, "keys")
+	eventKeys := filepath.Join(dir, "event-keys")
+	if code, _, stderr := runCmd(t, "", "event-key", "--dir", eventKeys, "--kid", "events-1", "--if-missing"); code != 0 {
+		t.Fatalf("event-key: %s", stderr)
+	}
 	port := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
-	env := func(natsURL string) []string {
-		return []string{"REVOCAST_NATS=" + natsURL, "REVOCAST_REDIS=" + redis.URL()}
+	env := func(natsURL, user string) []string {
+		return []string{"REVOCAST_NATS=" + natsURL, "REVOCAST_NATS_USER=" + user, "REVOCAST_NATS_PASSWORD=" + user + "-secret",
+			"REVOCAST_REDIS=redis://" + user + ":" + user + "-secret@" + redis.Addr + "/0"}
+	}
+	issuerEnv := append(env(cluster.URLs(), "issuer"), "REVOCAST_EVENT_KEY="+filepath.Join(eventKeys, "events-1.pem"))
+	demoEnv := func(natsURL string) []string {
+		return append(env(natsURL, "subscriber"), "REVOCAST_TRUSTED_EVENT_KEYS="+filepath.Join(eventKeys, "events-1.pub.pem"))
 	}
 	issuerAddrs := []string{port(), port()}
 	var issuers []*proc
 	for _, a := range issuerAddrs {
-		issuers = append(issuers, startProc(t, bin, env(cluster.URLs()), "issuer", "--http", a, "--keys", keys, "--users", users, "--insecure-cookies"))
+		issuers = append(issuers, startProc(t, bin, issuerEnv, "issuer", "--http", a, "--keys", keys, "--users", users, "--insecure-cookies"))
 		waitHTTP(t, "http://"+a+"/readyz")
 	}
 	demoAddrs := []string{port(), port()}
-	startProc(t, bin, env(cluster.Nodes[0].URL()), "demo-service", "--http", demoAddrs[0], "--jwks", "http://"+issuerAddrs[0]+"/.well-known/jwks.json")
-	startProc(t, bin, env(cluster.Nodes[2].URL()), "demo-service", "--http", demoAddrs[1], "--jwks", "http://"+issuerAddrs[1]+"/.well-known/jwks.json")
+	startProc(t, bin, demoEnv(cluster.Nodes[0].URL()), "demo-service", "--http", demoAddrs[0], "--jwks", "http://"+issuerAddrs[0]+"/.well-known/jwks.json")
+	startProc(t, bin, demoEnv(cluster.Nodes[2].URL()), "demo-service", "--http", demoAddrs[1], "--jwks", "http://"+issuerAddrs[1]+"/.well-known/jwks.json")
 	for _, a := range demoAddrs {
 		waitHTTP(t, "http://"+a+"/readyz")
 	}

@@ -26,6 +26,23 @@ type NATSOptions struct {
 	// first start and kept for every Restart. Ignored by StartCluster, which
 	// always picks free ports.
 	Port int
+	// ConfigFile is a nats-server configuration file whose authorization (users, permissions)
+	// the node runs with; everything else (ports, storage, cluster) is testenv's. Defaults to
+	// none: no authentication.
+	ConfigFile string
+}
+
+// loadAuth parses a configuration file for its authorization settings.
+func loadAuth(t testing.TB, path string) *server.Options {
+	t.Helper()
+	if path == "" {
+		return nil
+	}
+	o, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("testenv: nats config %s: %v", path, err)
+	}
+	return o
 }
 
 // NATS is an embedded nats-server node on 127.0.0.1 (NoLog, NoSigs). Its URL
@@ -37,12 +54,13 @@ type NATS struct {
 	// while Restart runs.
 	Server *server.Server
 
-	name     string // ServerName, unique
-	port     int    // client port, fixed after the first start
-	jsDir    string // JetStream store dir, "" without JetStream
-	cluster  string // cluster name, "" for a single node
-	clPort   int    // cluster (route) port
-	routes   string // comma-separated route URLs of the other nodes
+	name     string          // ServerName, unique
+	port     int             // client port, fixed after the first start
+	jsDir    string          // JetStream store dir, "" without JetStream
+	cluster  string          // cluster name, "" for a single node
+	clPort   int             // cluster (route) port
+	routes   string          // comma-separated route URLs of the other nodes
+	auth     *server.Options // authorization from NATSOptions.ConfigFile, nil without
 	shutdown sync.Once
 }
 
@@ -67,7 +85,7 @@ func uniqueName(t testing.TB, kind string) string {
 // it down and waits for it.
 func StartNATS(t testing.TB, opts NATSOptions) *NATS {
 	t.Helper()
-	n := &NATS{name: uniqueName(t, "n"), port: opts.Port}
+	n := &NATS{name: uniqueName(t, "n"), port: opts.Port, auth: loadAuth(t, opts.ConfigFile)}
 	if n.port == 0 {
 		n.port = -1
 	}
@@ -97,6 +115,9 @@ func (n *NATS) options() *server.Options {
 		o.StoreDir = n.jsDir
 		o.JetStreamMaxMemory = 256 << 20
 		o.JetStreamMaxStore = 1 << 30
+	}
+	if n.auth != nil {
+		o.Users, o.Nkeys, o.Authorization, o.Username, o.Password = n.auth.Users, n.auth.Nkeys, n.auth.Authorization, n.auth.Username, n.auth.Password
 	}
 	if n.cluster != "" {
 		o.Cluster.Name = n.cluster
@@ -234,6 +255,7 @@ func StartCluster(t testing.TB, size int, opts NATSOptions) *Cluster {
 			port:    -1,
 			cluster: name,
 			clPort:  FreePort(t),
+			auth:    loadAuth(t, opts.ConfigFile),
 		}
 		if opts.JetStream {
 			n.jsDir = t.TempDir()
