@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -94,6 +95,8 @@ type Store struct {
 
 	mu      sync.Mutex
 	expires expiryHeap // entries this Store appended, by DropAfter
+
+	publishes atomic.Int64 // publish attempts of single records (observed by tests)
 }
 
 // New creates or updates the stream and returns the Store.
@@ -201,6 +204,7 @@ func (s *Store) appendOne(ctx context.Context, r *events.Revocation, now time.Ti
 	m.Header.Set(jetstream.MsgIDHeader, nuid.Next())
 	var ack *jetstream.PubAck
 	err := retry(ctx, writeTimeout, func(ctx context.Context) (err error) {
+		s.publishes.Add(1)
 		ack, err = s.js.PublishMsg(ctx, m)
 		return err
 	})

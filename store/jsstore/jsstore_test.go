@@ -50,55 +50,6 @@ func TestConformanceCluster(t *testing.T) {
 	})
 }
 
-// TestClusterNodeLoss appends through a stopped node: nothing acknowledged is lost and the
-// sequence stays dense.
-func TestClusterNodeLoss(t *testing.T) {
-	c := testenv.StartCluster(t, 3, testenv.NATSOptions{JetStream: true})
-	nc := c.Connect(t)
-	ctx := context.Background()
-	var s *Store
-	testenv.WaitFor(t, 20*time.Second, func() error {
-		var err error
-		s, err = New(ctx, nc, WithReplicas(3))
-		return err
-	})
-	appended := 0
-	appendOne := func(i int) {
-		r := storetest.Rev(fmt.Sprintf("loss-%d", i), time.Hour)
-		r.RevokedAt, r.DropAfter = time.Now(), time.Now().Add(time.Hour)
-		testenv.WaitFor(t, 30*time.Second, func() error { // retried while the stream elects a leader
-			return s.Append(ctx, []events.Revocation{r})
-		})
-		appended++
-	}
-	for i := 0; i < 50; i++ {
-		appendOne(i)
-	}
-	c.Nodes[0].Shutdown()
-	for i := 50; i < 100; i++ {
-		appendOne(i)
-	}
-	var seqs []uint64
-	testenv.WaitFor(t, 20*time.Second, func() error {
-		seqs = seqs[:0]
-		_, err := s.Snapshot(ctx, func(b []events.Revocation) error {
-			for _, r := range b {
-				seqs = append(seqs, r.Seq)
-			}
-			return nil
-		})
-		return err
-	})
-	if len(seqs) < appended {
-		t.Fatalf("%d entries after losing a node, %d were acknowledged", len(seqs), appended)
-	}
-	for i := 1; i < len(seqs); i++ {
-		if seqs[i] != seqs[i-1]+1 {
-			t.Fatalf("sequence not dense at %d: %d after %d", i, seqs[i], seqs[i-1])
-		}
-	}
-}
-
 // TestSubscriberOnJetStream runs the whole protocol on the JetStream store: cold start from the
 // stream, then live revocations through the revoker.
 func TestSubscriberOnJetStream(t *testing.T) {

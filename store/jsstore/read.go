@@ -17,10 +17,12 @@ import (
 const (
 	apiPrefix    = "$JS.API."
 	readTimeout  = 5 * time.Second  // one read request, or a pause in a batch's replies
-	writeTimeout = 5 * time.Second  // one publish or commit
 	retryFor     = 15 * time.Second // transient failures in a row (no leader, no responder)
 	maxReadBytes = 8 << 20          // bytes per direct-get batch (the client's pending limit is 64 MiB)
 )
+
+// writeTimeout bounds one publish or commit (a variable for the lost-acknowledgement test).
+var writeTimeout = 5 * time.Second
 
 // Errors that say a request reached nothing able to answer yet; retried.
 var (
