@@ -176,11 +176,11 @@ func (s *Store) directBatch(ctx context.Context, from, head uint64, per int, del
 	if err := s.nc.PublishRequest(apiPrefix+"DIRECT.GET."+s.o.stream, inbox, req); err != nil {
 		return next, 0, err
 	}
+	// A batch is at most maxReadBytes: readTimeout bounds it as a whole.
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
 	for {
-		// The timeout is per reply: a long batch may take longer as a whole.
-		mctx, cancel := context.WithTimeout(ctx, readTimeout)
-		m, err := sub.NextMsgWithContext(mctx)
-		cancel()
+		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
 			return next, 0, err
 		}
