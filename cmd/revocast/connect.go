@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -37,10 +41,13 @@ func connectNATS(ctx context.Context, url, name string, auth *natsAuth) (*nats.C
 
 // connectRedis parses a redis:// URL and checks the server answers. An unreachable server is an
 // error that names the flag to fix.
-func connectRedis(ctx context.Context, url string) (*redis.Client, error) {
+func connectRedis(ctx context.Context, url string, rt *redisTLS) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("invalid --redis URL: %v (want redis://[:password@]host:port/db)", err)
+		return nil, fmt.Errorf("invalid --redis URL: %v (want redis://[user:password@]host:port/db, or rediss:// for TLS)", err)
+	}
+	if err := rt.apply(opts); err != nil {
+		return nil, err
 	}
 	c := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -56,6 +63,50 @@ func connectRedis(ctx context.Context, url string) (*redis.Client, error) {
 type serviceFlags struct {
 	http, nats, redis, storePrefix, logLevel string
 	natsAuth                                 natsAuth
+	redisTLS                                 redisTLS
+}
+
+// redisTLS are the Redis TLS flags (used with a rediss:// URL).
+type redisTLS struct {
+	ca, cert, key string
+}
+
+func (r *redisTLS) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.ca, "redis-ca", "", "CA certificate file to verify Redis (with a rediss:// URL)")
+	fs.StringVar(&r.cert, "redis-cert", "", "client certificate file for Redis TLS (with --redis-key)")
+	fs.StringVar(&r.key, "redis-key", "", "client key file for Redis TLS (with --redis-cert)")
+}
+
+// apply adds the CA and client certificate to opts; a rediss:// URL already turned TLS on.
+func (r *redisTLS) apply(opts *redis.Options) error {
+	if r == nil || (r.ca == "" && r.cert == "") {
+		return nil
+	}
+	if opts.TLSConfig == nil {
+		return errors.New("--redis-ca/--redis-cert need a rediss:// URL")
+	}
+	if r.ca != "" {
+		pem, err := os.ReadFile(r.ca)
+		if err != nil {
+			return fmt.Errorf("--redis-ca: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--redis-ca %s: no certificate", r.ca)
+		}
+		opts.TLSConfig.RootCAs = pool
+	}
+	if (r.cert == "") != (r.key == "") {
+		return errors.New("--redis-cert and --redis-key go together")
+	}
+	if r.cert != "" {
+		c, err := tls.LoadX509KeyPair(r.cert, r.key)
+		if err != nil {
+			return fmt.Errorf("--redis-cert: %v", err)
+		}
+		opts.TLSConfig.Certificates = []tls.Certificate{c}
+	}
+	return nil
 }
 
 func (f *serviceFlags) register(fs *flag.FlagSet, defaultHTTP, redisUse string) {
@@ -65,6 +116,7 @@ func (f *serviceFlags) register(fs *flag.FlagSet, defaultHTTP, redisUse string) 
 	fs.StringVar(&f.storePrefix, "store-prefix", "revocast", "key prefix in Redis")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.natsAuth.register(fs)
+	f.redisTLS.register(fs)
 }
 
 // connections are a service's logger, Redis client and NATS connection.
@@ -80,7 +132,7 @@ func (f *serviceFlags) connect(ctx context.Context, stderr io.Writer, name strin
 	if err != nil {
 		return nil, err
 	}
-	rc, err := connectRedis(ctx, f.redis)
+	rc, err := connectRedis(ctx, f.redis, &f.redisTLS)
 	if err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		sessions issuer.SessionStore
 	)
 	if *redisURL != "" {
-		rc, err := connectRedis(ctx, *redisURL)
+		rc, err := connectRedis(ctx, *redisURL, nil)
 		if err != nil {
 			return err
 		}

@@ -30,6 +30,7 @@ func init() {
 type issuerFlags struct {
 	keys, users, iss, aud, prefix string
 	eventKey                      string
+	argonMemory, argonTime        uint
 	accessTTL, grace              time.Duration
 	insecureCookies               bool
 }
@@ -45,6 +46,8 @@ func (f *issuerFlags) register(fs *flag.FlagSet, keysDefault, keysUsage, usersDe
 	fs.DurationVar(&f.accessTTL, "access-ttl", issuer.DefaultAccessTTL, "lifetime of access tokens")
 	fs.DurationVar(&f.grace, "refresh-grace", issuer.DefaultRefreshGrace, "how long a just-rotated refresh token is still accepted (two tabs refreshing at once)")
 	fs.StringVar(&f.eventKey, "event-key", "", "Ed25519 private key file (PKCS#8 PEM, kid = file name) that signs revocation events; see 'revocast event-key'")
+	fs.UintVar(&f.argonMemory, "argon2-memory", uint(issuer.DefaultHashParams.Memory), "argon2id memory (KiB) of the dummy hash an unknown user is compared against: match the users file's hashes")
+	fs.UintVar(&f.argonTime, "argon2-time", uint(issuer.DefaultHashParams.Time), "argon2id passes of that dummy hash")
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", false, "drop the Secure attribute and __Host-/__Secure- cookie prefixes (plain-http development on a non-localhost host only)")
 }
 
@@ -89,6 +92,7 @@ func startIssuer(ctx context.Context, f *issuerFlags, nc *nats.Conn, log revoker
 		Ready:           ready,
 		Logger:          logger,
 		InsecureCookies: f.insecureCookies,
+		PasswordHash:    issuer.HashParams{Algorithm: "argon2id", Memory: uint32(f.argonMemory), Time: uint32(f.argonTime), Threads: 1},
 	})
 	if err != nil {
 		return nil, err

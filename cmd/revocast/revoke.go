@@ -108,7 +108,7 @@ func revokeThroughStore(ctx context.Context, redisURL, storePrefix, natsURL stri
 	defer nc.Close()
 	var log revoker.Log
 	if redisURL != "" {
-		rc, err := connectRedis(ctx, redisURL)
+		rc, err := connectRedis(ctx, redisURL, nil)
 		if err != nil {
 			return 0, err
 		}
