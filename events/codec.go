@@ -364,11 +364,41 @@ func parseFixedUTC(s string) (time.Time, bool) {
 		sec > 59 || nsec < 0 || hour < 0 || minute < 0 || sec < 0 {
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	if t.Day() != day { // February 30th and friends
+	if day > daysIn(month, year) { // February 30th and friends
 		return time.Time{}, false
 	}
-	return t, true
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	return time.Unix(secs, int64(nsec)).UTC(), true
+}
+
+// daysIn returns the number of days in month of year (proleptic Gregorian).
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the days from 1970-01-01 to year-month-day (H. Hinnant's algorithm), much
+// cheaper than time.Date, which a cold start would otherwise call millions of times.
+func daysFromCivil(year, month, day int) int64 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	m := int64(month)
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + int64(day) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
 }
 
 // appendString appends s as a JSON string.

@@ -308,3 +308,27 @@ func TestSignedRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFixedUTCMatchesTimeDate(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2000, 2, 29, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2024, 12, 31, 12, 0, 0, 1, time.UTC), time.Date(2100, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), t0,
+	} {
+		for d := 0; d < 800; d++ {
+			want := tm.AddDate(0, 0, -d)
+			if want.Year() < 1970 {
+				break
+			}
+			got, ok := parseFixedUTC(want.Format("2006-01-02T15:04:05.000000000Z"))
+			if !ok || !got.Equal(want) {
+				t.Fatalf("parseFixedUTC(%v) = %v, %v", want, got, ok)
+			}
+		}
+	}
+	for _, bad := range []string{"2023-02-29T00:00:00.000000000Z", "2100-02-29T00:00:00.000000000Z", "2024-04-31T00:00:00.000000000Z", "2024-13-01T00:00:00.000000000Z"} {
+		if _, ok := parseFixedUTC(bad); ok {
+			t.Errorf("parseFixedUTC accepted %s", bad)
+		}
+	}
+}
