@@ -16,7 +16,7 @@ const maxReceived = 100_000
 // loop is the apply goroutine: the only writer of the cache after Start. lastSweep is the clock
 // reading Start took before it reported ready, so an expiry due after that is never skipped.
 func (s *Subscriber) loop(lastSweep time.Time) {
-	defer close(s.done)
+	defer s.wg.Done()
 	every := min(s.o.gapWait, s.o.pollInterval, s.o.heartbeatBound) / 2
 	every = max(5*time.Millisecond, min(every, 250*time.Millisecond))
 	tick := time.NewTicker(every)
@@ -82,9 +82,12 @@ func (s *Subscriber) loop(lastSweep time.Time) {
 		if !s.gapSince.IsZero() && now.Sub(s.gapSince) >= s.o.gapWait {
 			catchUp(gapReason)
 		}
-		if now.Sub(lastHeard) >= s.o.heartbeatBound && now.Sub(lastPoll) >= s.o.pollInterval {
+		// Poll the store every poll interval while NATS is disconnected (or absent), and while it
+		// is connected but silent for longer than the heartbeat bound (a half-open connection).
+		disconnected := s.nc == nil || !s.nc.IsConnected()
+		if (disconnected || now.Sub(lastHeard) >= s.o.heartbeatBound) && now.Sub(lastPoll) >= s.o.pollInterval {
 			reason := ReasonSilence
-			if s.nc == nil || !s.nc.IsConnected() {
+			if disconnected {
 				reason = ReasonPoll
 			}
 			lastPoll = now
@@ -183,15 +186,8 @@ func (s *Subscriber) catchUp(reason string) error {
 			s.resyncs[i].Add(1)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.life, 10*time.Second) // Close cancels a catch-up in progress
 	defer cancel()
-	go func() { // Close cancels a catch-up in progress
-		select {
-		case <-s.closing:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for {
 		applied := s.applied.Load()
 		recs, head, err := s.src.After(ctx, applied, s.o.catchUpBatch)
@@ -238,17 +234,17 @@ func (s *Subscriber) unsubscribe() {
 	}
 }
 
-// Close stops the subscriber: it unsubscribes and waits for its goroutines. It is idempotent and
-// never closes the NATS connection. Check keeps answering from the last state after Close.
+// Close stops the subscriber: it ends a Start in progress, waits for it and for the apply
+// goroutine, then unsubscribes. It is idempotent and never closes the NATS connection. Check keeps answering from the last state after Close.
 func (s *Subscriber) Close() error {
 	s.close.Do(func() {
+		s.mu.Lock()
+		s.closed = true
 		close(s.closing)
+		s.mu.Unlock()
+		s.stop()
+		s.wg.Wait() // Start (if running) and the apply goroutine
 		s.unsubscribe()
-		select {
-		case <-s.ready:
-			<-s.done
-		default:
-		}
 	})
 	return nil
 }

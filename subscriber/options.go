@@ -121,7 +121,8 @@ func WithCatchUpBatch(n int) Option {
 	}
 }
 
-// WithClock sets the clock that drives expiry, freshness and silence. Defaults to time.Now.
+// WithClock sets the clock that drives expiry (the sweep and DropAfter) and freshness. The protocol's
+// own timers (silence, polling, gap wait) run on the monotonic clock. Defaults to time.Now.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {

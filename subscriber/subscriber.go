@@ -72,10 +72,15 @@ type Subscriber struct {
 	inbox   chan inMsg
 	sub     atomic.Pointer[nats.Subscription]
 	ready   chan struct{}
-	started atomic.Bool
 	closing chan struct{}
-	done    chan struct{}
+	life    context.Context // canceled by Close: ends a snapshot or catch-up in progress
+	stop    context.CancelFunc
 	close   sync.Once
+
+	mu      sync.Mutex // guards started, closed and adding to wg
+	started bool
+	closed  bool
+	wg      sync.WaitGroup // Start and the apply goroutine; Close waits for both
 }
 
 type inMsg struct {
@@ -103,8 +108,8 @@ func New(nc *nats.Conn, src Source, opts ...Option) (*Subscriber, error) {
 		inbox:    make(chan inMsg, 1024),
 		ready:    make(chan struct{}),
 		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
 	}
+	s.life, s.stop = context.WithCancel(context.Background())
 	s.tab.Store(newTable(0))
 	s.allNB.Store(minInt64)
 	return s, nil
@@ -163,59 +168,71 @@ func (s *Subscriber) markFresh() { s.lastFresh.Store(s.o.clock().UnixNano()) }
 // once the subscriber is ready: every revocation whose Revoke returned before Start was called is
 // then in the cache. While the store is unreachable it retries with backoff (reporting each failure
 // to the error handler) until ctx ends. The subscriber keeps running after Start returns, until
-// Close; ctx only bounds the start.
+// Close; ctx only bounds the start. Close during Start ends it with ErrClosed; a second Start
+// returns ErrStarted.
 func (s *Subscriber) Start(ctx context.Context) error {
-	if !s.started.CompareAndSwap(false, true) {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return ErrClosed
+	case s.started:
+		s.mu.Unlock()
 		return ErrStarted
 	}
-	select {
-	case <-s.closing:
-		return ErrClosed
-	default:
-	}
+	s.started = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.life, cancel)() // Close ends a start in progress
+
 	if s.nc != nil {
 		sub, err := s.nc.Subscribe(s.o.prefix+".>", s.onMsg)
 		if err != nil {
 			return fmt.Errorf("subscriber: subscribe: %w", err)
 		}
+		s.sub.Store(sub) // before anything can fail: Close unsubscribes it after Start returns
 		if s.o.pendingMsgs != 0 {
 			if err := sub.SetPendingLimits(s.o.pendingMsgs, s.o.pendingBytes); err != nil {
-				_ = sub.Unsubscribe()
+				s.unsubscribe()
 				return fmt.Errorf("subscriber: pending limits: %w", err)
 			}
 		}
-		s.sub.Store(sub)
 		// Make sure the server has the interest before the snapshot's head is read, so nothing
 		// appended after the head can be missed by both.
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second) // Flush needs a deadline
+		fctx, fcancel := context.WithTimeout(ctx, 5*time.Second) // Flush needs a deadline
 		err = s.nc.FlushWithContext(fctx)
-		cancel()
+		fcancel()
 		if err != nil && s.nc.IsConnected() {
 			s.unsubscribe()
+			if s.life.Err() != nil {
+				return ErrClosed
+			}
 			return fmt.Errorf("subscriber: flush: %w", err)
 		}
 	}
 	backoff := 50 * time.Millisecond
 	for {
-		head, err := s.src.Snapshot(ctx, func(batch []events.Revocation) error {
-			for i := range batch {
-				s.insert(&batch[i])
-			}
-			return nil
-		})
+		err := s.snapshot(ctx)
 		if err == nil {
-			s.advance(head)
-			s.markFresh()
 			break
 		}
-		s.o.errorHandler(fmt.Errorf("%w: snapshot: %w", ErrCatchUp, err))
+		if s.life.Err() != nil {
+			s.unsubscribe()
+			return ErrClosed
+		}
+		if ctx.Err() == nil {
+			s.o.errorHandler(fmt.Errorf("%w: snapshot: %w", ErrCatchUp, err))
+		}
 		select {
 		case <-ctx.Done():
 			s.unsubscribe()
+			if s.life.Err() != nil {
+				return ErrClosed
+			}
 			return ctx.Err()
-		case <-s.closing:
-			s.unsubscribe()
-			return ErrClosed
 		case <-time.After(backoff):
 		}
 		if backoff < 2*time.Second {
@@ -224,8 +241,33 @@ func (s *Subscriber) Start(ctx context.Context) error {
 	}
 	s.o.logger.Info("subscriber ready", "applied", s.applied.Load(), "entries", s.tab.Load().count)
 	lastSweep := s.o.clock()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.unsubscribe()
+		return ErrClosed
+	}
 	close(s.ready)
+	s.wg.Add(1)
 	go s.loop(lastSweep)
+	return nil
+}
+
+// snapshot loads every live entry of the store into the cache and records the snapshot's head as
+// applied. Writer only: Start calls it before the apply goroutine runs.
+func (s *Subscriber) snapshot(ctx context.Context) error {
+	head, err := s.src.Snapshot(ctx, func(batch []events.Revocation) error {
+		for i := range batch {
+			s.insert(&batch[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.advance(head)
+	s.markFresh()
 	return nil
 }
 
