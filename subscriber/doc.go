@@ -19,9 +19,10 @@
 //   - NATS dropped messages for the subscription (pending limits) — "slow_consumer";
 //   - nothing at all, not even a heartbeat, arrived for the heartbeat bound (3s) — "silence": this
 //     is what notices a half-open connection that nats.go's pings would notice only after minutes;
-//     then it polls the store every poll interval (1s) until NATS speaks again — "poll" while
-//     disconnected. So with NATS entirely down, revocations still arrive within about the poll
-//     interval.
+//     then it polls the store every poll interval (1s) until NATS speaks again;
+//   - the connection is down (or there is none: New(nil, …)): the store is polled every poll
+//     interval from the moment nats.go reports it disconnected — "poll". So with NATS entirely
+//     down, revocations still arrive within about the poll interval.
 //
 // Freshness: a heartbeat not ahead of what was applied, or a completed catch-up, proves the
 // subscriber up to date. Fresh reports whether that proof is younger than the freshness bound (5s);

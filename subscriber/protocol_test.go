@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -477,7 +478,7 @@ func TestForgedSequenceDoesNotHoldAGapOpen(t *testing.T) {
 	e := newEnv(t)
 	n := testenv.StartNATS(t, testenv.NATSOptions{})
 	pub := n.Connect(t)
-	s := e.subscriber(t, n.Connect(t), WithGapWait(20*time.Millisecond))
+	s := e.subscriber(t, n.Connect(t), WithGapWait(20*time.Millisecond), WithSweepInterval(20*time.Millisecond))
 	start(t, s)
 	now := time.Now()
 	forged := events.Revocation{Seq: 1 << 40, Kind: events.KindToken, ID: "forged", RevokedAt: now, DropAfter: now.Add(time.Minute)}
@@ -500,10 +501,109 @@ func TestForgedSequenceDoesNotHoldAGapOpen(t *testing.T) {
 		}
 		return nil
 	})
-	before := s.Stats().Resyncs
-	time.Sleep(300 * time.Millisecond) // 15 gap waits: a held-open gap would catch up every one
+	// Wait out 15 gap waits, counted by the apply loop's own sweeps (one per 20 ms tick), not by
+	// a sleep: a held-open gap would catch up at every one.
+	before, sweeps := s.Stats().Resyncs, s.Stats().Sweeps
+	testenv.WaitFor(t, 10*time.Second, func() error {
+		if got := s.Stats().Sweeps; got < sweeps+15 {
+			return fmt.Errorf("%d sweeps of 15", got-sweeps)
+		}
+		return nil
+	})
 	after := s.Stats().Resyncs
 	if d := after[ReasonGap] + after[ReasonHeartbeatAhead] - before[ReasonGap] - before[ReasonHeartbeatAhead]; d > 1 {
 		t.Fatalf("%d more catch-ups after the forged sequence was resolved", d)
+	}
+}
+
+// TestHalfOpenConnection: the subscriber's TCP connection goes silent without closing (a partition
+// through a proxy: no bytes, no FIN), which nats.go notices only after its pings fail. Revocations
+// made meanwhile still reach the subscriber within the heartbeat bound plus two poll intervals,
+// through the store, while its connection still reports itself connected.
+func TestHalfOpenConnection(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	rv := e.revoker(t, n.Connect(t), revoker.WithHeartbeatInterval(50*time.Millisecond))
+	heartbeats(t, rv)
+	p := testenv.StartProxy(t, strings.TrimPrefix(n.URL(), "nats://"))
+	defer p.Restore()
+	nc, err := nats.Connect(p.URL("nats"), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const bound, poll = 400 * time.Millisecond, 100 * time.Millisecond
+	s := e.subscriber(t, nc, WithHeartbeatBound(bound), WithPollInterval(poll))
+	start(t, s)
+	waitRevoked(t, s, revokeN(t, rv, "before", 5), 5*time.Second)
+
+	p.Blackhole()
+	silence := s.Stats().Resyncs[ReasonSilence]
+	for i := range 10 {
+		t0 := time.Now()
+		ids := revokeN(t, rv, fmt.Sprintf("half-open-%d", i), 1)
+		waitRevoked(t, s, ids, 5*time.Second)
+		if d := time.Since(t0); d > bound+2*poll+300*time.Millisecond {
+			t.Fatalf("revocation %d took %v through a half-open connection; bound %v, poll %v", i, d, bound, poll)
+		}
+	}
+	if !nc.IsConnected() {
+		t.Fatal("nats.go noticed the half-open connection: the test did not exercise silence detection")
+	}
+	if s.Stats().Resyncs[ReasonSilence] == silence {
+		t.Fatalf("arrived without a silence resync: %+v", s.Stats())
+	}
+}
+
+// revokeN revokes n tokens named prefix-0… and returns their ids.
+func revokeN(t *testing.T, rv *revoker.Revoker, prefix string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+		if _, err := rv.Revoke(context.Background(), tokenRev(ids[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+// TestCloseDuringStart: Close while Start is retrying against a store that is down ends Start with
+// ErrClosed, waits for it, and leaves no subscription behind (goleak checks the goroutines).
+func TestCloseDuringStart(t *testing.T) {
+	r := testenv.StartRedis(t, testenv.RedisOptions{})
+	store := redisstore.New(r.Client(t))
+	r.Stop(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	nc := n.Connect(t)
+	failures := make(chan error, 100)
+	s, err := New(nc, store, WithErrorHandler(func(err error) {
+		select {
+		case failures <- err:
+		default:
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Start(context.Background()) }()
+	<-failures // Start is in its retry loop
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Start = %v, want ErrClosed", err)
+		}
+	default:
+		t.Fatal("Close returned before Start did")
+	}
+	if got := nc.NumSubscriptions(); got != 0 {
+		t.Fatalf("%d subscriptions left on the connection", got)
+	}
+	if nc.IsClosed() {
+		t.Fatal("Close closed the caller's connection")
 	}
 }
