@@ -129,15 +129,32 @@ func (s *Subscriber) Check(c *Claims) error {
 	if iat < s.allNB.Load() {
 		return revokedErrs[events.KindAll]
 	}
+	// All keys and filter words first, then the tests: the filter reads (each a likely cache
+	// miss against a large table) are independent, so the CPU can have them in flight together.
 	t := s.tab.Load()
-	if _, ok := t.get(s.h.key(events.KindToken, c.ID)); ok {
-		return revokedErrs[events.KindToken]
+	kt, ks := s.h.key(events.KindToken, c.ID), s.h.key(events.KindSession, c.SessionID)
+	wt, bt := t.filterBit(kt)
+	ws, bs := t.filterBit(ks)
+	subj := s.subjects.Load() > 0
+	var ku, bu uint64
+	var wu *atomic.Uint64
+	if subj {
+		ku = s.h.key(events.KindSubject, c.Subject)
+		wu, bu = t.filterBit(ku)
 	}
-	if _, ok := t.get(s.h.key(events.KindSession, c.SessionID)); ok {
-		return revokedErrs[events.KindSession]
+	ft, fs := wt.Load()&bt == bt, ws.Load()&bs == bs
+	if ft {
+		if _, ok := t.probe(kt); ok {
+			return revokedErrs[events.KindToken]
+		}
 	}
-	if s.subjects.Load() > 0 {
-		if nb, ok := t.get(s.h.key(events.KindSubject, c.Subject)); ok && iat < nb {
+	if fs {
+		if _, ok := t.probe(ks); ok {
+			return revokedErrs[events.KindSession]
+		}
+	}
+	if subj && wu.Load()&bu == bu {
+		if nb, ok := t.probe(ku); ok && iat < nb {
 			return revokedErrs[events.KindSubject]
 		}
 	}

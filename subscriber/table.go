@@ -86,6 +86,11 @@ func (t *table) get(key uint64) (int64, bool) {
 	if w, bits := t.filterBit(key); w.Load()&bits != bits {
 		return 0, false
 	}
+	return t.probe(key)
+}
+
+// probe looks key up in the slots, without the filter.
+func (t *table) probe(key uint64) (int64, bool) {
 	for i := key & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		switch s.key.Load() {
