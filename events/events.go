@@ -29,6 +29,10 @@ func RevocationSubject(prefix string) string { return prefix + ".rev" }
 // HeartbeatSubject returns the subject heartbeats are published on under prefix ("revocast.v1.hb").
 func HeartbeatSubject(prefix string) string { return prefix + ".hb" }
 
+// StatusSubject returns the subject every subscriber answers status requests on under prefix
+// ("revocast.v1.status"); see subscriber.StatusReply and `revocast status`.
+func StatusSubject(prefix string) string { return prefix + ".status" }
+
 // Kind says what a revocation matches.
 type Kind uint8
 

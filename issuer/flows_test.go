@@ -134,6 +134,12 @@ func testTheftDetection(t *testing.T, mk envMaker) {
 	if !strings.Contains(e.logs.String(), "event=refresh_reuse") {
 		t.Error("no audit line for the reuse")
 	}
+	// login, two good refreshes, the reuse (a failed refresh that revoked the session), and the
+	// refused current token.
+	ev := e.is.Stats().Events
+	if ev["login"] != 1 || ev["refresh"] != 2 || ev["refresh_reuse"] != 1 || ev["refresh_failed"] != 2 || ev["session_revoked"] != 1 {
+		t.Errorf("stats %v", ev)
+	}
 }
 
 // testLogoutAllThenLogin: logout-all, then a login right after (same second): the new token's iat

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -98,12 +99,12 @@ func (is *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 	now := is.cfg.Clock()
 	ip := is.cfg.ClientIP(r)
 	if ok, wait := is.byIP.allow(ip, now); !ok {
-		is.log.InfoContext(r.Context(), "audit", "event", "login_rate_limited", "by", "ip", "ip", ip)
+		is.audit(r.Context(), slog.LevelInfo, "login_rate_limited", "by", "ip", "ip", ip)
 		is.writeError(w, r, &retryError{err: ErrRateLimited, after: wait})
 		return
 	}
 	if ok, wait := is.byUser.allow(q.Username, now); !ok {
-		is.log.InfoContext(r.Context(), "audit", "event", "login_rate_limited", "by", "user", "ip", ip)
+		is.audit(r.Context(), slog.LevelInfo, "login_rate_limited", "by", "user", "ip", ip)
 		is.writeError(w, r, &retryError{err: ErrRateLimited, after: wait})
 		return
 	}
@@ -114,7 +115,7 @@ func (is *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		// The username is not logged: a user may have typed a password into it.
-		is.log.InfoContext(r.Context(), "audit", "event", "login_failed", "ip", ip)
+		is.audit(r.Context(), slog.LevelInfo, "login_failed", "ip", ip)
 		is.writeError(w, r, ErrInvalidCredentials)
 		return
 	}
@@ -140,7 +141,7 @@ func (is *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 		is.writeError(w, r, err)
 		return
 	}
-	is.log.InfoContext(r.Context(), "audit", "event", "login", "sub", u.Username, "sid", sid, "ip", ip)
+	is.audit(r.Context(), slog.LevelInfo, "login", "sub", u.Username, "sid", sid, "ip", ip)
 	is.answerTokens(w, access, refresh, sid, sess.end(), now)
 }
 
@@ -180,7 +181,14 @@ type refreshed struct {
 // refresh rotates the refresh token presented and mints a new access token. It returns
 // ErrInvalidGrant for a token it does not accept (revoking the session on reuse) and ErrUnavailable
 // when the store or the revoker failed.
-func (is *Issuer) refresh(ctx context.Context, presented string) (*refreshed, error) {
+func (is *Issuer) refresh(ctx context.Context, presented string) (rf *refreshed, err error) {
+	defer func() {
+		if err == nil {
+			is.counters.add("refresh")
+		} else {
+			is.counters.add("refresh_failed")
+		}
+	}()
 	sid, ok := refreshSID(presented)
 	if !ok {
 		return nil, fmt.Errorf("%w: malformed refresh token", ErrInvalidGrant)
@@ -190,7 +198,7 @@ func (is *Issuer) refresh(ctx context.Context, presented string) (*refreshed, er
 	sess, err := is.cfg.Sessions.Rotate(ctx, sid, refreshHash(presented), refreshHash(next), issuedAt(now), is.cfg.RefreshGrace)
 	switch {
 	case errors.Is(err, ErrRefreshReuse):
-		is.log.WarnContext(ctx, "audit", "event", "refresh_reuse", "sid", sid)
+		is.audit(ctx, slog.LevelWarn, "refresh_reuse", "sid", sid)
 		if err := is.revokeSession(ctx, sid, "refresh_reuse"); err != nil {
 			return nil, err
 		}
@@ -203,7 +211,7 @@ func (is *Issuer) refresh(ctx context.Context, presented string) (*refreshed, er
 	u := is.user(sess.Subject)
 	if u == nil {
 		// The user was removed from the users file: end the session.
-		is.log.InfoContext(ctx, "audit", "event", "session_ended_user_removed", "sid", sid)
+		is.audit(ctx, slog.LevelInfo, "session_ended_user_removed", "sid", sid)
 		if err := is.revokeSession(ctx, sid, "user_removed"); err != nil {
 			return nil, err
 		}
@@ -237,11 +245,11 @@ func (is *Issuer) revokeSession(ctx context.Context, sid, reason string) error {
 		var seq uint64
 		seq, err = is.cfg.Revoker.Revoke(ctx, events.Revocation{Kind: events.KindSession, ID: sid, Reason: reason})
 		if err == nil {
-			is.log.InfoContext(ctx, "audit", "event", "session_revoked", "sid", sid, "reason", reason, "seq", seq)
+			is.audit(ctx, slog.LevelInfo, "session_revoked", "sid", sid, "reason", reason, "seq", seq)
 			return nil
 		}
 	}
-	is.log.ErrorContext(ctx, "audit", "event", "session_revoke_failed", "sid", sid, "reason", reason, "err", err)
+	is.audit(ctx, slog.LevelError, "session_revoke_failed", "sid", sid, "reason", reason, "err", err)
 	return unavailable("revoke session", err)
 }
 
@@ -330,7 +338,7 @@ func (is *Issuer) handleLogout(w http.ResponseWriter, r *http.Request) {
 		is.writeError(w, r, unavailable("delete session", err))
 		return
 	}
-	is.log.InfoContext(r.Context(), "audit", "event", "logout", "sub", sub, "sid", sid)
+	is.audit(r.Context(), slog.LevelInfo, "logout", "sub", sub, "sid", sid)
 	is.clearCookies(w)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -389,7 +397,7 @@ func (is *Issuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 		is.writeError(w, r, unavailable("delete sessions", err))
 		return
 	}
-	is.log.InfoContext(r.Context(), "audit", "event", "logout_all", "sub", sub, "sessions", n, "seq", seq)
+	is.audit(r.Context(), slog.LevelInfo, "logout_all", "sub", sub, "sessions", n, "seq", seq)
 	is.clearCookies(w)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -451,7 +459,7 @@ func (is *Issuer) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 		is.writeError(w, r, unavailable("delete session", err))
 		return
 	}
-	is.log.InfoContext(r.Context(), "audit", "event", "session_deleted", "sub", c.claims.Subject, "sid", id)
+	is.audit(r.Context(), slog.LevelInfo, "session_deleted", "sub", c.claims.Subject, "sid", id)
 	if id == c.claims.SessionID {
 		is.clearCookies(w)
 	}
@@ -465,7 +473,7 @@ func (is *Issuer) handleRevocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.claims.hasRole("admin") {
-		is.log.InfoContext(r.Context(), "audit", "event", "admin_revocation_denied", "sub", c.claims.Subject)
+		is.audit(r.Context(), slog.LevelInfo, "admin_revocation_denied", "sub", c.claims.Subject)
 		is.writeError(w, r, fmt.Errorf("%w: role admin required", ErrForbidden))
 		return
 	}
@@ -502,7 +510,7 @@ func (is *Issuer) handleRevocation(w http.ResponseWriter, r *http.Request) {
 		is.writeError(w, r, unavailable("delete sessions", err))
 		return
 	}
-	is.log.InfoContext(r.Context(), "audit", "event", "admin_revocation", "admin", c.claims.Subject,
+	is.audit(r.Context(), slog.LevelInfo, "admin_revocation", "admin", c.claims.Subject,
 		"kind", rev.Kind.String(), "id", rev.ID, "reason", rev.Reason, "seq", seq)
 	writeJSON(w, http.StatusAccepted, map[string]uint64{"seq": seq})
 }

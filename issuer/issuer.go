@@ -31,6 +31,8 @@ type Issuer struct {
 	handler http.Handler
 	log     *slog.Logger
 
+	counters counters
+
 	atCookie, rtCookie string
 
 	closeOnce sync.Once
@@ -69,6 +71,8 @@ func New(cfg Config) (*Issuer, error) {
 		byUser:  newLimiter(cfg.LoginRate.PerUser, cfg.LoginRate.MaxKeys),
 		byIP:    newLimiter(cfg.LoginRate.PerIP, cfg.LoginRate.MaxKeys),
 		log:     cfg.Logger,
+
+		counters: newCounters(),
 	}
 	if cfg.InsecureCookies {
 		is.atCookie, is.rtCookie = "revocast_at", "revocast_rt"

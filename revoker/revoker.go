@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/revocast/revocast/events"
+	"github.com/revocast/revocast/stats"
 )
 
 // Log is what a Revoker needs from the durable store. store/redisstore satisfies it; so will any
@@ -57,6 +58,13 @@ type Stats struct {
 	Heartbeats uint64
 	// HeartbeatErrors counts heartbeats that failed (store head unreadable or publish failed).
 	HeartbeatErrors uint64
+	// ByKind counts the revocations appended by kind ("token", "session", "subject", "all").
+	ByKind map[string]uint64
+	// AppendErrors counts store appends that failed (Revoke calls, RevokeBatch chunks).
+	AppendErrors uint64
+	// AppendLatency is the distribution of store append times (one Revoke, or one RevokeBatch
+	// chunk).
+	AppendLatency stats.HistogramSnapshot
 }
 
 // Revoker is the write side of revocast: it appends revocations durably to a Log, then publishes
@@ -73,6 +81,10 @@ type Revoker struct {
 	bufs    sync.Pool // *[]byte, encoding buffers
 
 	appended, published, publishErrors, heartbeats, heartbeatErrors atomic.Uint64
+
+	appendErrors  atomic.Uint64
+	byKind        [events.KindAll + 1]atomic.Uint64
+	appendLatency *stats.Histogram
 }
 
 // New returns a Revoker that appends to log and publishes on nc. nc may be nil: the Revoker then
@@ -96,6 +108,8 @@ func New(nc *nats.Conn, log Log, opts ...Option) (*Revoker, error) {
 		o:       o,
 		revSubj: events.RevocationSubject(o.prefix),
 		hbSubj:  events.HeartbeatSubject(o.prefix),
+
+		appendLatency: stats.NewHistogram(),
 	}
 	r.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	return r, nil
@@ -106,13 +120,38 @@ func (r *Revoker) Origin() string { return r.o.origin }
 
 // Stats returns a snapshot of the Revoker's counters. It is safe to call at any time.
 func (r *Revoker) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Appended:        r.appended.Load(),
 		Published:       r.published.Load(),
 		PublishErrors:   r.publishErrors.Load(),
 		Heartbeats:      r.heartbeats.Load(),
 		HeartbeatErrors: r.heartbeatErrors.Load(),
+		ByKind:          map[string]uint64{},
+		AppendErrors:    r.appendErrors.Load(),
+		AppendLatency:   r.appendLatency.Snapshot(),
 	}
+	for k := events.KindToken; k <= events.KindAll; k++ {
+		st.ByKind[k.String()] = r.byKind[k].Load()
+	}
+	return st
+}
+
+// append appends recs to the log, timing and counting it.
+func (r *Revoker) append(ctx context.Context, recs []events.Revocation) error {
+	start := time.Now()
+	err := r.log.Append(ctx, recs)
+	r.appendLatency.Observe(time.Since(start))
+	if err != nil {
+		r.appendErrors.Add(1)
+		return err
+	}
+	r.appended.Add(uint64(len(recs)))
+	for i := range recs {
+		if k := recs[i].Kind; k <= events.KindAll {
+			r.byKind[k].Add(1)
+		}
+	}
+	return nil
 }
 
 // fill completes rev in place with the defaults described at Revoke, using now as the clock reading.
@@ -179,10 +218,9 @@ func (r *Revoker) Revoke(ctx context.Context, rev events.Revocation) (seq uint64
 	}
 	r.sign(&rev)
 	recs := []events.Revocation{rev}
-	if err := r.log.Append(ctx, recs); err != nil {
+	if err := r.append(ctx, recs); err != nil {
 		return 0, wrap2(ErrStore, err)
 	}
-	r.appended.Add(1)
 	r.o.logger.DebugContext(ctx, "revoker: appended", "seq", recs[0].Seq, "kind", recs[0].Kind.String())
 	r.publish(recs)
 	return recs[0].Seq, nil
@@ -270,7 +308,7 @@ func (r *Revoker) RevokeBatch(ctx context.Context, revs []events.Revocation) (la
 			c[i].Seq = 0
 		}
 		done := make(chan error, 1)
-		go func() { done <- r.log.Append(ctx, c) }()
+		go func() { done <- r.append(ctx, c) }()
 		return done, c
 	}
 	chunks := (len(revs) + size - 1) / size
@@ -280,7 +318,6 @@ func (r *Revoker) RevokeBatch(ctx context.Context, revs []events.Revocation) (la
 			r.flush(ctx)
 			return last, &BatchError{Durable: k * size, Last: last, Err: wrap2(ErrStore, err)}
 		}
-		r.appended.Add(uint64(len(cur)))
 		last = max(last, cur[len(cur)-1].Seq)
 		appended := cur
 		var stop error

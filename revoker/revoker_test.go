@@ -132,7 +132,7 @@ func TestRevokeAppendsThenPublishes(t *testing.T) {
 			t.Fatalf("store head %d < published seq %d: published before durable", g.head, seq)
 		}
 	}
-	if s := r.Stats(); s.Appended != 3 || s.Published != 3 || s.PublishErrors != 0 {
+	if s := r.Stats(); s.Appended != 3 || s.Published != 3 || s.PublishErrors != 0 || s.AppendLatency.Count != 3 || s.ByKind["session"] != 3 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -325,8 +325,9 @@ func TestRevokeStoreFailure(t *testing.T) {
 	if m := receive(t, ch); string(m.Data) != "marker" {
 		t.Fatalf("got %q before the marker: a failed append was published", m.Data)
 	}
-	if s := r.Stats(); s != (revoker.Stats{}) {
-		t.Fatalf("stats %+v after a failed append", s)
+	if s := r.Stats(); s.Appended != 0 || s.Published != 0 || s.PublishErrors != 0 || s.ByKind["token"] != 0 ||
+		s.AppendErrors != 1 || s.AppendLatency.Count != 1 {
+		t.Fatalf("stats %+v after a failed append: want nothing appended or published, one append error timed", s)
 	}
 }
 

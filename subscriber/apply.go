@@ -144,6 +144,7 @@ func (s *Subscriber) applyEvent(r *events.Revocation) (gap bool) {
 func (s *Subscriber) apply(r *events.Revocation) {
 	s.insert(r)
 	s.appliedCount.Add(1)
+	s.lag.Observe(s.o.clock().Sub(r.RevokedAt))
 	if s.o.onRevoke != nil {
 		s.o.onRevoke(*r)
 	}

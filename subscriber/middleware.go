@@ -31,6 +31,7 @@ type Authenticator struct {
 	cookies    []string
 	logger     *slog.Logger
 	rejected   [numReasons]atomic.Uint64
+	checked    atomic.Uint64
 
 	refreshURL    string // WithSilentRefresh
 	refreshClient *http.Client
@@ -83,6 +84,7 @@ var reasonNames = [numReasons]string{"missing", "too_large", "malformed", "heade
 // Authenticate verifies token and checks it for revocation, returning its claims. Errors wrap the
 // Verify errors, ErrRevoked, ErrIncomplete or ErrStale (fail-closed only).
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (*Claims, error) {
+	a.checked.Add(1)
 	c, err := a.v.Verify(ctx, token)
 	if err != nil {
 		a.count(err)
@@ -120,14 +122,18 @@ func (a *Authenticator) count(err error) {
 	a.rejected[r].Add(1)
 }
 
-// AuthStats counts the rejections of an Authenticator by reason.
+// AuthStats counts the tokens an Authenticator checked and the rejections by reason.
 type AuthStats struct {
+	// Checked counts tokens checked (Authenticate calls, and requests without a token).
+	Checked uint64
+	// Rejected counts rejections by reason: missing, too_large, malformed, header, unknown_key,
+	// invalid, claims, revoked, stale.
 	Rejected map[string]uint64
 }
 
-// Stats returns the rejection counters. Safe for concurrent use.
+// Stats returns the counters. Safe for concurrent use.
 func (a *Authenticator) Stats() AuthStats {
-	s := AuthStats{Rejected: map[string]uint64{}}
+	s := AuthStats{Checked: a.checked.Load(), Rejected: map[string]uint64{}}
 	for i, n := range reasonNames {
 		s.Rejected[n] = a.rejected[i].Load()
 	}
@@ -166,6 +172,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, fromCookie := a.token(r)
 		if token == "" {
+			a.checked.Add(1)
 			a.rejected[reasonMissing].Add(1)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="revocast"`)
 			writeAuthError(w, http.StatusUnauthorized, "invalid_token", "no access token")

@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/revocast/revocast/events"
@@ -27,6 +29,7 @@ type options struct {
 	errorHandler   func(error)
 	logger         *slog.Logger
 	trusted        map[string]ed25519.PublicKey
+	service        string
 }
 
 func defaultOptions() options {
@@ -41,6 +44,7 @@ func defaultOptions() options {
 		clock:          time.Now,
 		errorHandler:   func(error) {},
 		logger:         slog.New(slog.DiscardHandler),
+		service:        filepath.Base(os.Args[0]),
 	}
 }
 
@@ -180,6 +184,18 @@ func WithTrustedKeys(keys map[string]ed25519.PublicKey) Option {
 			return fmt.Errorf("%w: no trusted keys", ErrOption)
 		}
 		o.trusted = keys
+		return nil
+	}
+}
+
+// WithService names the service that embeds the subscriber, as it appears in status replies
+// (`revocast status`) and metrics. Defaults to the program's file name.
+func WithService(name string) Option {
+	return func(o *options) error {
+		if name == "" || len(name) > 128 {
+			return fmt.Errorf("%w: service name must be 1 to 128 bytes", ErrOption)
+		}
+		o.service = name
 		return nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/revocast/revocast/events"
+	"github.com/revocast/revocast/stats"
 )
 
 // Stats are a snapshot of a Subscriber's state and counters.
@@ -27,6 +28,14 @@ type Stats struct {
 	Dropped int
 	// Sweeps counts expiry sweeps run.
 	Sweeps uint64
+	// Propagation is the distribution of revoked_at → applied for every revocation applied after
+	// Start (from NATS or a catch-up; not the cold-start snapshot), by the subscriber's clock: the
+	// end-to-end lag of the revocation path, clock skew between hosts included.
+	Propagation stats.HistogramSnapshot
+	// StatusErrors counts status requests that could not be answered.
+	StatusErrors uint64
+	// Service and Instance name this subscriber in status replies.
+	Service, Instance string
 }
 
 // Stats returns the current state and counters. Safe for concurrent use.
@@ -44,6 +53,10 @@ func (s *Subscriber) Stats() Stats {
 		Unverified:    s.unverified.Load(),
 		Dropped:       s.dropped(),
 		Sweeps:        s.sweeps.Load(),
+		Propagation:   s.lag.Snapshot(),
+		StatusErrors:  s.statusErrs.Load(),
+		Service:       s.o.service,
+		Instance:      s.instance,
 	}
 	for k := events.KindToken; k <= events.KindAll; k++ {
 		st.Entries[k.String()] = s.byKind[k].Load()

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/revocast/revocast/events"
+	"github.com/revocast/revocast/stats"
 )
 
 // Source is what the subscriber needs from the durable revocation log. *redisstore.Store and
@@ -62,6 +63,11 @@ type Subscriber struct {
 	sweeps       atomic.Uint64
 	resyncs      [len(reasons)]atomic.Uint64
 	byKind       [events.KindAll + 1]atomic.Int64
+	statusErrs   atomic.Uint64
+	lag          *stats.Histogram // revoked_at → applied, for revocations applied after Start
+
+	instance string    // this process's id in status replies
+	born     time.Time // New
 
 	// writer-only state (apply goroutine, or Start before it runs)
 	subjDrop map[uint64]int64 // subject key → DropAfter
@@ -108,6 +114,9 @@ func New(nc *nats.Conn, src Source, opts ...Option) (*Subscriber, error) {
 		inbox:    make(chan inMsg, 1024),
 		ready:    make(chan struct{}),
 		closing:  make(chan struct{}),
+		lag:      stats.NewHistogram(),
+		instance: newInstanceID(),
+		born:     time.Now(),
 	}
 	s.life, s.stop = context.WithCancel(context.Background())
 	s.tab.Store(newTable(0))
@@ -322,6 +331,9 @@ func (s *Subscriber) onMsg(m *nats.Msg) {
 			}
 		}
 		in.hb = &h
+	case m.Subject == events.StatusSubject(s.o.prefix):
+		s.answerStatus(m)
+		return
 	default:
 		return // another subject under the prefix: not ours
 	}

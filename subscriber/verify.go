@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/revocast/revocast/stats"
 )
 
 // Verifier checks access tokens strictly: the signature against a key of the issuer's JWKS (or
@@ -31,6 +33,9 @@ type Verifier struct {
 	fetchMu   sync.Mutex
 	lastFetch time.Time // of a fetch on an unknown kid (rate limited)
 	skipped   atomic.Uint64
+
+	cacheHits, fetches, fetchErrors atomic.Uint64
+	latency                         *stats.Histogram // signature-checked verifications
 
 	cache *verifiedCache
 
@@ -147,7 +152,7 @@ func NewVerifier(ctx context.Context, opts ...VerifierOption) (*Verifier, error)
 	if (o.jwksURL == "") == (o.static == nil) {
 		return nil, fmt.Errorf("%w: give exactly one of WithJWKS and WithKeys", ErrOption)
 	}
-	v := &Verifier{o: o, stop: make(chan struct{}), done: make(chan struct{})}
+	v := &Verifier{o: o, stop: make(chan struct{}), done: make(chan struct{}), latency: stats.NewHistogram()}
 	popts := []jwt.ParserOption{
 		jwt.WithLeeway(o.leeway), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(o.clock), jwt.WithValidMethods([]string{"EdDSA", "ES256", "RS256"}),
@@ -181,8 +186,10 @@ func NewVerifier(ctx context.Context, opts ...VerifierOption) (*Verifier, error)
 }
 
 func (v *Verifier) fetch(ctx context.Context) error {
+	v.fetches.Add(1)
 	keys, skipped, err := fetchJWKS(ctx, v.o.client, v.o.jwksURL)
 	if err != nil {
+		v.fetchErrors.Add(1)
 		return err
 	}
 	v.skipped.Add(uint64(skipped))
@@ -222,6 +229,29 @@ func (v *Verifier) Close() error {
 
 // SkippedKeys counts JWKS entries skipped as unusable (junk, unsupported, not for signatures).
 func (v *Verifier) SkippedKeys() uint64 { return v.skipped.Load() }
+
+// VerifierStats are a Verifier's counters since NewVerifier.
+type VerifierStats struct {
+	// CacheHits counts tokens answered from the verified cache (WithVerifiedCache).
+	CacheHits uint64
+	// JWKSFetches counts JWKS downloads (start, refreshes, unknown kids); JWKSFetchErrors those
+	// that failed; SkippedKeys the JWKS entries skipped as unusable.
+	JWKSFetches, JWKSFetchErrors, SkippedKeys uint64
+	// Latency is the distribution of the time to verify a token that needed its signature
+	// checked (cache hits and tokens refused before the signature are not in it).
+	Latency stats.HistogramSnapshot
+}
+
+// Stats returns the Verifier's counters. Safe for concurrent use.
+func (v *Verifier) Stats() VerifierStats {
+	return VerifierStats{
+		CacheHits:       v.cacheHits.Load(),
+		JWKSFetches:     v.fetches.Load(),
+		JWKSFetchErrors: v.fetchErrors.Load(),
+		SkippedKeys:     v.skipped.Load(),
+		Latency:         v.latency.Snapshot(),
+	}
+}
 
 // key returns the key for kid, fetching the JWKS again on an unknown kid at most once per 30s.
 func (v *Verifier) key(ctx context.Context, kid string) (verifyKey, bool) {
@@ -278,6 +308,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if v.cache != nil {
 		ck = v.cache.key(token)
 		if c, ok := v.cache.get(ck, v.o.clock()); ok {
+			v.cacheHits.Add(1)
 			return c, nil
 		}
 	}
@@ -309,7 +340,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: alg does not match the key", ErrTokenHeader)
 	}
 	var tc tokenClaims
+	start := time.Now()
 	_, err = v.parser.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return key.pub, nil })
+	v.latency.Observe(time.Since(start))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrTokenInvalid, jwtReason(err))
 	}
