@@ -62,6 +62,7 @@ func connectRedis(ctx context.Context, url string, rt *redisTLS) (*redis.Client,
 // serviceFlags are the connection flags of the long-running commands.
 type serviceFlags struct {
 	http, nats, redis, storePrefix, logLevel string
+	logFormat                                string
 	natsAuth                                 natsAuth
 	redisTLS                                 redisTLS
 }
@@ -115,6 +116,7 @@ func (f *serviceFlags) register(fs *flag.FlagSet, defaultHTTP, redisUse string) 
 	fs.StringVar(&f.redis, "redis", "redis://127.0.0.1:6379/0", "Redis URL of "+redisUse)
 	fs.StringVar(&f.storePrefix, "store-prefix", "revocast", "key prefix in Redis")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json (one object per line) or text")
 	f.natsAuth.register(fs)
 	f.redisTLS.register(fs)
 }
@@ -128,7 +130,7 @@ type connections struct {
 
 // connect builds the logger and connects to Redis and NATS; close releases them.
 func (f *serviceFlags) connect(ctx context.Context, stderr io.Writer, name string) (*connections, error) {
-	logger, err := newLogger(stderr, f.logLevel)
+	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return nil, err
 	}

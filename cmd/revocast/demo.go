@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/revocast/revocast/events"
+	"github.com/revocast/revocast/metrics"
 	"github.com/revocast/revocast/store/redisstore"
 	"github.com/revocast/revocast/subscriber"
 )
@@ -26,6 +27,7 @@ func init() {
 type demoFlags struct {
 	iss, aud, prefix string
 	trustedKeys      string
+	service          string
 	failClosed       bool
 }
 
@@ -34,6 +36,7 @@ func (f *demoFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.aud, "audience", "revocast", "required aud of access tokens")
 	fs.StringVar(&f.prefix, "prefix", events.DefaultPrefix, "NATS subject prefix of revocation events")
 	fs.StringVar(&f.trustedKeys, "trusted-event-keys", "", "comma-separated Ed25519 public key files (PKIX PEM, kid = file name): accept only revocations signed by them")
+	fs.StringVar(&f.service, "service", "demo-service", "service name in status replies ('revocast status') and metrics")
 	fs.BoolVar(&f.failClosed, "fail-closed", false, "answer 503 while the revocation state is stale instead of accepting tokens")
 }
 
@@ -48,7 +51,7 @@ type demoService struct {
 // startDemo starts the subscriber on nc and src (blocking until it is ready), the verifier on the
 // issuer's JWKS, and returns the service's handler.
 func startDemo(ctx context.Context, f *demoFlags, nc *nats.Conn, src subscriber.Source, jwksURL string, logger *slog.Logger) (*demoService, error) {
-	sopts := []subscriber.Option{subscriber.WithPrefix(f.prefix), subscriber.WithLogger(logger),
+	sopts := []subscriber.Option{subscriber.WithPrefix(f.prefix), subscriber.WithLogger(logger), subscriber.WithService(f.service),
 		subscriber.WithErrorHandler(func(err error) { logger.Warn("subscriber", "err", err) })}
 	if f.trustedKeys != "" {
 		keys, err := loadTrustedKeys(f.trustedKeys)
@@ -96,10 +99,25 @@ func startDemo(ctx context.Context, f *demoFlags, nc *nats.Conn, src subscriber.
 			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
+		// Fresh can be proven by heartbeats alone; ready also needs the store, which a cold start
+		// and every catch-up read.
+		if h, ok := src.(interface {
+			Head(context.Context) (uint64, error)
+		}); ok {
+			hctx, cancel := context.WithTimeout(r.Context(), time.Second)
+			_, err := h.Head(hctx)
+			cancel()
+			if err != nil {
+				body["status"] = "store_unreachable"
+				writeJSON(w, http.StatusServiceUnavailable, body)
+				return
+			}
+		}
 		body["status"] = "ready"
 		writeJSON(w, http.StatusOK, body)
 	})
-	d := &demoService{sub: sub, verifier: v, handler: mux, done: make(chan struct{})}
+	reg := newRegistry(metrics.Subscriber(sub), metrics.Authenticator(auth), metrics.Verifier(v))
+	d := &demoService{sub: sub, verifier: v, handler: observed("demo", reg, mux), done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
 		_ = v.Run(ctx)

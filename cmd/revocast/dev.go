@@ -42,11 +42,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	natsPort := fs.Int("nats-port", 4222, "port of the embedded NATS server (on 127.0.0.1)")
 	redisURL := fs.String("redis", "", "keep the revocation log and sessions in this Redis instead of JetStream")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
 	}
-	demo.iss, demo.aud, demo.prefix = f.iss, f.aud, f.prefix
-	logger, err := newLogger(stderr, *logLevel)
+	demo.iss, demo.aud, demo.prefix, demo.service = f.iss, f.aud, f.prefix, "demo-service"
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer func() { cancel(); <-stack.done; _ = stack.issuer.Close() }()
-	iss, err := listenAndServe(ctx, "issuer", *httpAddr, "http", stack.issuer, logger)
+	iss, err := listenAndServe(ctx, "issuer", *httpAddr, "http", stack.handler, logger)
 	if err != nil {
 		return err
 	}

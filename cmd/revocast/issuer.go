@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/revocast/revocast/events"
 	"github.com/revocast/revocast/issuer"
 	"github.com/revocast/revocast/issuer/redissession"
+	"github.com/revocast/revocast/metrics"
 	"github.com/revocast/revocast/revoker"
 	"github.com/revocast/revocast/store/redisstore"
 )
@@ -55,6 +57,7 @@ func (f *issuerFlags) register(fs *flag.FlagSet, keysDefault, keysUsage, usersDe
 type issuerStack struct {
 	issuer  *issuer.Issuer
 	revoker *revoker.Revoker
+	handler http.Handler // the issuer with /metrics, request ids and HTTP metrics
 	done    chan struct{}
 }
 
@@ -97,7 +100,8 @@ func startIssuer(ctx context.Context, f *issuerFlags, nc *nats.Conn, log revoker
 	if err != nil {
 		return nil, err
 	}
-	s := &issuerStack{issuer: is, revoker: rv, done: make(chan struct{})}
+	reg := newRegistry(metrics.Issuer(is), metrics.Revoker(rv))
+	s := &issuerStack{issuer: is, revoker: rv, handler: observed("issuer", reg, is), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		_ = rv.Run(ctx)
@@ -153,7 +157,7 @@ func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	srv, err := listenAndServe(ctx, "issuer", sf.http, "http", stack.issuer, logger)
+	srv, err := listenAndServe(ctx, "issuer", sf.http, "http", stack.handler, logger)
 	if err != nil {
 		cancel()
 		<-stack.done
@@ -180,7 +184,7 @@ func drain(nc *nats.Conn) {
 	}
 }
 
-func runHashPassword(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func runHashPassword(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const summary = "read a password on stdin and print a hash for the users file"
 	fs := newFlagSet("hash-password", summary, stderr)
 	algo := fs.String("algorithm", "argon2id", "argon2id or bcrypt")
@@ -190,7 +194,7 @@ func runHashPassword(_ context.Context, args []string, stdout, stderr io.Writer)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
 	}
-	pw, err := readPassword(stdinReader)
+	pw, err := readPassword(stdinOf(ctx))
 	if err != nil {
 		return err
 	}

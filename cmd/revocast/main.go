@@ -47,7 +47,7 @@ func main() {
 // run executes one command line and returns the process exit code: 0 on success, 2 on any error
 // (printed as one line that says what to do).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	stdinReader = stdin
+	ctx = context.WithValue(ctx, stdinKey{}, stdin)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		return 0
@@ -65,10 +65,34 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0 // interrupted: a graceful shutdown is a success
 	}
 	fmt.Fprintf(stderr, "revocast %s: %s\n", c.name, oneLine(err))
+	var ec *exitError
+	if errors.As(err, &ec) {
+		return ec.code
+	}
 	return 2
 }
 
-var stdinReader io.Reader = os.Stdin
+// exitError is an error with its own exit code (such as 1 for "the check ran and found a
+// problem", against 2 for "could not run").
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// stdinKey carries the command's standard input in its context (tests run commands concurrently,
+// each with its own).
+type stdinKey struct{}
+
+// stdinOf returns the standard input run was given.
+func stdinOf(ctx context.Context) io.Reader {
+	if r, ok := ctx.Value(stdinKey{}).(io.Reader); ok {
+		return r
+	}
+	return os.Stdin
+}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "revocast: real logout for stateless JWTs across microservices.")
