@@ -76,6 +76,11 @@ func TestDevPersistsAcrossRestart(t *testing.T) {
 		}
 		return nil
 	})
+	// The dev system's demo service answers `revocast status` on the embedded NATS.
+	code, out, stderr := runCmd(t, "", "status", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "--expect", "1", "--timeout", "5s")
+	if code != 0 || !strings.Contains(out, "demo-service") || !strings.Contains(out, "1 subscribers, fleet head 1, 0 behind or stale") {
+		t.Fatalf("status on dev: exit %d %s\n%s", code, stderr, out)
+	}
 	_, bob := c.do("POST", issuerURL+"/v1/login", "", `{"username":"bob","password":"revocast"}`)
 
 	// revocast revoke --jetstream reaches the dev instance's log and its demo service.
