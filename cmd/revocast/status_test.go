@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -109,6 +111,8 @@ func TestFleetStatusAndMetrics(t *testing.T) {
 	if !strings.Contains(out, "3 subscribers, fleet head 1, 0 behind or stale") || strings.Count(out, " ok\n") != 3 {
 		t.Errorf("status:\n%s", out)
 	}
+	t.Logf("revocast status:\n%s", out)
+	checkMetricNames(t, demo, iss)
 
 	proxy.Blackhole() // shipping's NATS connection stays open but carries nothing
 	defer proxy.Restore()
@@ -171,3 +175,44 @@ func TestFleetSummary(t *testing.T) {
 }
 
 func matches(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// checkMetricNames: every revocast_* metric that docs/OPERATIONS.md, the alert rules and the
+// Grafana dashboard name is exported by the issuer or the demo service, and the dashboard parses.
+func checkMetricNames(t *testing.T, scrapes ...map[string]float64) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, m := range scrapes {
+		for series := range m {
+			name, _, _ := strings.Cut(series, "{")
+			have[name] = true
+		}
+	}
+	dash, err := os.ReadFile("../../deploy/grafana/dashboards/revocast.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(dash, &d); err != nil || len(d.Panels) == 0 {
+		t.Fatalf("dashboard: %v, %d panels", err, len(d.Panels))
+	}
+	ref := regexp.MustCompile(`revocast_[a-z_]+[a-z]`)
+	for _, f := range []string{"../../docs/OPERATIONS.md", "../../deploy/prometheus/alerts.yml", "../../deploy/grafana/dashboards/revocast.json"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := ref.FindAllString(string(b), -1)
+		if len(names) < 5 {
+			t.Fatalf("%s names only %d metrics", f, len(names))
+		}
+		for _, n := range names {
+			if !have[n] && !have[n+"_count"] {
+				t.Errorf("%s names %s, which no revocast service exports", f, n)
+			}
+		}
+	}
+}
