@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/revocast/revocast/internal/testenv"
 	"github.com/revocast/revocast/subscriber"
@@ -214,5 +218,27 @@ func checkMetricNames(t *testing.T, scrapes ...map[string]float64) {
 				t.Errorf("%s names %s, which no revocast service exports", f, n)
 			}
 		}
+	}
+}
+
+// TestStatusIgnoresJunkReplies: replies that are not status replies (not JSON, no service name,
+// oversized) are counted and skipped; the valid ones are kept.
+func TestStatusIgnoresJunkReplies(t *testing.T) {
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	nc := n.Connect(t)
+	junk := [][]byte{[]byte("not json"), []byte(`{"applied":3}`), []byte(`{"service":"x","applied":"three"}`),
+		append(append([]byte(`{"service":"big","instance":"`), bytes.Repeat([]byte("a"), maxStatusReply)...), `"}`...),
+		[]byte(`{"service":"good","instance":"h:1","applied":3,"head":3,"fresh":true}`)}
+	for _, b := range junk {
+		if _, err := nc.Subscribe("revocast.v1.status", func(m *nats.Msg) { _ = m.Respond(b) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	replies, invalid, err := gatherStatus(context.Background(), n.Connect(t), "revocast.v1.status", 2*time.Second, len(junk))
+	if err != nil || invalid != len(junk)-1 || len(replies) != 1 || replies[0].Service != "good" || replies[0].Applied != 3 {
+		t.Fatalf("replies %+v, invalid %d, err %v", replies, invalid, err)
 	}
 }
