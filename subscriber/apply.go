@@ -29,7 +29,10 @@ func (s *Subscriber) loop(lastSweep time.Time) {
 		reconnects = s.reconnects()
 		dropped    = s.dropped()
 		retryAt    time.Time // after a failed catch-up, not before this
-		gapReason  = ReasonGap
+		// when a heartbeat below the applied sequence was last checked against the store, and
+		// when a full snapshot was last reloaded for a sequence number reused
+		lastRegressCheck, lastResnapshot time.Time
+		gapReason                        = ReasonGap
 	)
 	catchUp := func(reason string) {
 		if time.Now().Before(retryAt) {
@@ -42,6 +45,16 @@ func (s *Subscriber) loop(lastSweep time.Time) {
 		retryAt = time.Time{}
 		lastPoll = time.Now()
 	}
+	// A sequence number reused (see applyEvent): reload the store, at most once per poll interval.
+	reloadIfDiverged := func() {
+		if !s.diverged || time.Since(lastResnapshot) < s.o.pollInterval {
+			return
+		}
+		lastResnapshot = time.Now()
+		if err := s.resnapshot("a revocation arrived under a sequence number already applied"); err != nil && !errors.Is(err, context.Canceled) {
+			s.o.errorHandler(fmt.Errorf("%w (%s): %w", ErrCatchUp, ReasonRegressed, err))
+		}
+	}
 	for {
 		select {
 		case <-s.closing:
@@ -52,9 +65,18 @@ func (s *Subscriber) loop(lastSweep time.Time) {
 				if in.hb.Head > s.headSeen.Load() {
 					s.headSeen.Store(in.hb.Head)
 				}
-				if in.hb.Head <= s.applied.Load() {
+				switch applied := s.applied.Load(); {
+				case in.hb.Head < applied:
+					// The store's head is behind what was applied: the log regressed, or this
+					// heartbeat was overtaken in transit by a later event. The store tells which.
+					// Checked at most once per poll interval.
+					if time.Since(lastRegressCheck) >= s.o.pollInterval {
+						lastRegressCheck = time.Now()
+						catchUp(ReasonRegressed)
+					}
+				case in.hb.Head == applied:
 					s.markFresh()
-				} else if s.gapSince.IsZero() {
+				case s.gapSince.IsZero():
 					s.gapSince, gapReason = time.Now(), ReasonHeartbeatAhead
 				}
 				continue
@@ -62,12 +84,14 @@ func (s *Subscriber) loop(lastSweep time.Time) {
 			if s.applyEvent(&in.rev) && s.gapSince.IsZero() {
 				s.gapSince, gapReason = time.Now(), ReasonGap
 			}
+			reloadIfDiverged()
 			if len(s.received) > maxReceived {
 				catchUp(ReasonGap)
 			}
 			continue
 		case <-tick.C:
 		}
+		reloadIfDiverged()
 		now := time.Now()
 		if r := s.reconnects(); r != reconnects {
 			reconnects = r
@@ -128,7 +152,14 @@ func (s *Subscriber) applyEvent(r *events.Revocation) (gap bool) {
 		s.headSeen.Store(r.Seq)
 	}
 	if _, dup := s.received[r.Seq]; dup || r.Seq <= applied {
-		s.duplicates.Add(1)
+		if s.covers(r) || !r.DropAfter.After(s.o.clock()) {
+			s.duplicates.Add(1)
+			return false
+		}
+		// A live revocation the cache lacks, under a sequence number already seen: the store's
+		// log lost entries and reuses their numbers. Apply it, and reload everything (loop).
+		s.apply(r)
+		s.diverged = true
 		return false
 	}
 	s.apply(r)
@@ -143,6 +174,7 @@ func (s *Subscriber) applyEvent(r *events.Revocation) (gap bool) {
 // apply inserts a revocation learned after Start and reports it.
 func (s *Subscriber) apply(r *events.Revocation) {
 	s.insert(r)
+	s.setAnchor(r)
 	s.appliedCount.Add(1)
 	s.lag.Observe(s.o.clock().Sub(r.RevokedAt))
 	if s.o.onRevoke != nil {
@@ -182,16 +214,32 @@ func (s *Subscriber) advance(seq uint64) {
 
 // catchUp reads every entry after the applied sequence from the store and applies it.
 func (s *Subscriber) catchUp(reason string) error {
-	for i, r := range reasons {
-		if r == reason {
-			s.resyncs[i].Add(1)
-		}
+	if reason != ReasonRegressed { // counted by resnapshot, when it really was
+		s.countResync(reason)
 	}
 	ctx, cancel := context.WithTimeout(s.life, 10*time.Second) // Close cancels a catch-up in progress
 	defer cancel()
+	// The log matching check: the store must still hold the last entry learned, under its
+	// sequence number, unless it may have expired meanwhile.
+	a := s.anchor
+	verify := a.seq > 0 && a.seq <= s.applied.Load() && a.dropAfter > s.o.clock().Add(anchorMargin).UnixNano()
 	for {
 		applied := s.applied.Load()
-		recs, head, err := s.src.After(ctx, applied, s.o.catchUpBatch)
+		from := applied
+		if verify {
+			from = a.seq - 1
+		}
+		recs, head, err := s.src.After(ctx, from, s.o.catchUpBatch)
+		if err == nil && (head < applied || verify && !a.matches(s.h, recs)) {
+			why := fmt.Sprintf("store head %d below the applied sequence %d", head, applied)
+			if head >= applied {
+				why = fmt.Sprintf("the store no longer holds entry %d as it was", a.seq)
+			}
+			if err = s.resnapshot(why); err == nil {
+				return nil
+			}
+		}
+		verify = false
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
 				s.o.errorHandler(fmt.Errorf("%w (%s): %w", ErrCatchUp, reason, err))
@@ -248,4 +296,81 @@ func (s *Subscriber) Close() error {
 		s.unsubscribe()
 	})
 	return nil
+}
+
+// resnapshot handles a store whose log lost acknowledged entries (a failover to a replica that
+// lacked the last writes, a restore from an old backup, an emptied store): its head went below
+// the applied sequence, it no longer holds the last entry learned, or a revocation arrived under
+// a sequence number already applied. New revocations reuse sequence numbers the subscriber has
+// applied, which a catch-up after them would skip. It loads a full
+// snapshot into the cache, keeping every entry already there (never un-revoking anything), and
+// restarts the sequence from the snapshot's head. Entries of that snapshot are not reported to
+// OnRevoke.
+func (s *Subscriber) resnapshot(why string) error {
+	s.countResync(ReasonRegressed)
+	s.o.errorHandler(fmt.Errorf("%w: %s; reloading a full snapshot", ErrRegressed, why))
+	s.o.logger.Warn("store log regressed: reloading a full snapshot", "why", why, "applied", s.applied.Load())
+	ctx, cancel := context.WithTimeout(s.life, 2*time.Minute)
+	defer cancel()
+	s.anchor = anchor{}
+	s.diverged = false
+	head, err := s.loadSnapshot(ctx)
+	if err != nil {
+		return err
+	}
+	clear(s.received)
+	s.applied.Store(head)
+	s.headSeen.Store(head)
+	s.gapSince = time.Time{}
+	s.markFresh()
+	return nil
+}
+
+func (s *Subscriber) countResync(reason string) {
+	for i, r := range reasons {
+		if r == reason {
+			s.resyncs[i].Add(1)
+		}
+	}
+}
+
+// anchorMargin: an anchor entry this close to its DropAfter may have been removed from the store
+// already (by the store's clock), so the log matching check skips it.
+const anchorMargin = 10 * time.Second
+
+// anchor identifies one entry of the store's log: its sequence number, its kind and id (hashed)
+// and its DropAfter.
+type anchor struct {
+	seq       uint64
+	key       uint64
+	dropAfter int64
+}
+
+// setAnchor remembers r when it is the highest-sequence entry learned so far. Writer only.
+func (s *Subscriber) setAnchor(r *events.Revocation) {
+	if r.Seq >= s.anchor.seq {
+		s.anchor = anchor{seq: r.Seq, key: s.h.key(r.Kind, r.ID), dropAfter: r.DropAfter.UnixNano()}
+	}
+}
+
+// matches reports whether recs, read after a.seq-1, start with the anchor entry.
+func (a anchor) matches(h *hasher, recs []events.Revocation) bool {
+	return len(recs) > 0 && recs[0].Seq == a.seq && h.key(recs[0].Kind, recs[0].ID) == a.key
+}
+
+// covers reports whether the cache already revokes everything r revokes. Writer only.
+func (s *Subscriber) covers(r *events.Revocation) bool {
+	drop := r.DropAfter.UnixNano()
+	switch r.Kind {
+	case events.KindAll:
+		return s.allNB.Load() >= r.NotBefore.UnixNano() && s.allDrop >= drop
+	case events.KindToken, events.KindSession:
+		v, ok := s.tab.Load().get(s.h.key(r.Kind, r.ID))
+		return ok && v >= drop
+	case events.KindSubject:
+		key := s.h.key(r.Kind, r.ID)
+		v, ok := s.tab.Load().get(key)
+		return ok && v >= r.NotBefore.UnixNano() && s.subjDrop[key] >= drop
+	}
+	return true // an unknown kind revokes nothing
 }

@@ -15,6 +15,7 @@ var (
 	ErrStarted    = errors.New("subscriber: already started")
 	ErrOption     = errors.New("subscriber: invalid option")
 	ErrCatchUp    = errors.New("subscriber: catch-up from the store failed")
+	ErrRegressed  = errors.New("subscriber: the store's log regressed (acknowledged entries lost)")
 	ErrEvent      = errors.New("subscriber: invalid event dropped")
 	ErrSignature  = errors.New("subscriber: event not signed by a trusted key; dropped")
 )

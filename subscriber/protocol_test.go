@@ -335,6 +335,9 @@ func TestDuplicatesReorderingGaps(t *testing.T) {
 				}
 			}
 		}
+		if n := s.Stats().Resyncs[ReasonRegressed]; n != 0 { // duplicates are not a reused sequence
+			t.Fatalf("trial %d: %d regressed resyncs", trial, n)
+		}
 	}
 }
 

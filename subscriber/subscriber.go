@@ -35,9 +35,14 @@ const (
 	ReasonSlowConsumer   = "slow_consumer"
 	ReasonSilence        = "silence"
 	ReasonPoll           = "poll"
+	// ReasonRegressed: the store's head went below the applied sequence (a failover that lost
+	// acknowledged writes, a store restored from an old backup or replaced by an empty one). New
+	// revocations reuse sequence numbers the subscriber has applied, so it reloads a full
+	// snapshot, keeping every entry it already has.
+	ReasonRegressed = "regressed"
 )
 
-var reasons = [...]string{ReasonGap, ReasonHeartbeatAhead, ReasonReconnect, ReasonSlowConsumer, ReasonSilence, ReasonPoll}
+var reasons = [...]string{ReasonGap, ReasonHeartbeatAhead, ReasonReconnect, ReasonSlowConsumer, ReasonSilence, ReasonPoll, ReasonRegressed}
 
 // Subscriber keeps an in-process copy of every live revocation and answers Check without any
 // network hop. Build it with New, then Start it; Check is safe for concurrent use from any number
@@ -71,6 +76,8 @@ type Subscriber struct {
 
 	// writer-only state (apply goroutine, or Start before it runs)
 	subjDrop map[uint64]int64 // subject key → DropAfter
+	anchor   anchor           // the highest-sequence entry learned from the store or NATS
+	diverged bool             // a revocation the cache lacked arrived under an applied sequence
 	allDrop  int64
 	received map[uint64]struct{} // seqs above applied already applied from NATS
 	gapSince time.Time           // when the first unfilled gap was seen; zero when none
@@ -283,18 +290,25 @@ func (s *Subscriber) Start(ctx context.Context) error {
 // snapshot loads every live entry of the store into the cache and records the snapshot's head as
 // applied. Writer only: Start calls it before the apply goroutine runs.
 func (s *Subscriber) snapshot(ctx context.Context) error {
-	head, err := s.src.Snapshot(ctx, func(batch []events.Revocation) error {
-		for i := range batch {
-			s.insert(&batch[i])
-		}
-		return nil
-	})
+	head, err := s.loadSnapshot(ctx)
 	if err != nil {
 		return err
 	}
 	s.advance(head)
 	s.markFresh()
 	return nil
+}
+
+// loadSnapshot inserts every live entry of the store into the cache (keeping what is there) and
+// returns the snapshot's head. Writer only.
+func (s *Subscriber) loadSnapshot(ctx context.Context) (uint64, error) {
+	return s.src.Snapshot(ctx, func(batch []events.Revocation) error {
+		for i := range batch {
+			s.insert(&batch[i])
+			s.setAnchor(&batch[i])
+		}
+		return nil
+	})
 }
 
 // onMsg runs on the NATS subscription's goroutine: it decodes and hands events to the apply loop.
