@@ -5,7 +5,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 1m
 BENCHTIME ?= 1s
 
-.PHONY: test deps lint fuzz bench soak build
+.PHONY: test deps lint fuzz bench soak chaos build
 
 test: deps
 	$(GO) test -race -timeout 20m $(PKGS)
@@ -37,6 +37,18 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# soak runs the 10-minute soak (1,000 revocations/s, 20 subscribers, history and heap checked every
+# 10 s) without -race; make test runs a 10-second version. SOAK=30m for longer.
+SOAK ?= 10m
+soak: deps
+	$(GO) test -run '^TestSoak$$' -soak $(SOAK) -timeout 0 -v ./internal/chaos
+
+# chaos runs every fault scenario at full size (NATS down 30 s, a 100k burst, ...) and writes
+# their checker lines to chaos-report.md (the table of docs/RELIABILITY.md).
+chaos: deps
+	rm -f chaos-report.md
+	REVOCAST_CHAOS_REPORT=$(CURDIR)/chaos-report.md $(GO) test -race -count=1 -chaos.full -timeout 30m -v ./internal/chaos
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)

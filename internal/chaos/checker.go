@@ -31,9 +31,10 @@ type History struct {
 }
 
 type ack struct {
-	id  string
-	seq uint64
-	at  time.Time
+	id    string
+	seq   uint64
+	at    time.Time
+	until time.Time // the revocation's DropAfter: zero for "forever"
 }
 
 // NewHistory returns a History whose revocations must reach each live subscriber within bound.
@@ -41,10 +42,14 @@ func NewHistory(bound time.Duration) *History { return &History{bound: bound} }
 
 // Ack records that the revocation of id (with its sequence number, 0 if unknown) was acknowledged
 // now: the caller was told it is durable.
-func (h *History) Ack(id string, seq uint64) {
+func (h *History) Ack(id string, seq uint64) { h.AckUntil(id, seq, time.Time{}) }
+
+// AckUntil is Ack for a revocation that subscribers may forget at until (its DropAfter): after
+// that a subscriber accepting the token is not an un-revocation.
+func (h *History) AckUntil(id string, seq uint64, until time.Time) {
 	now := time.Now()
 	h.mu.Lock()
-	h.acks = append(h.acks, ack{id: id, seq: seq, at: now})
+	h.acks = append(h.acks, ack{id: id, seq: seq, at: now, until: until})
 	h.mu.Unlock()
 }
 
@@ -147,7 +152,9 @@ func (o *Observer) run(h *History) {
 			o.mu.Lock()
 			seen := !o.seen[recheck].IsZero()
 			o.mu.Unlock()
-			if seen && !o.revoked(acks[recheck].id) {
+			a := acks[recheck]
+			live := a.until.IsZero() || time.Now().Add(100*time.Millisecond).Before(a.until)
+			if seen && live && !o.revoked(a.id) && (a.until.IsZero() || time.Now().Before(a.until)) {
 				o.mu.Lock()
 				if !slices.Contains(o.unrevoked, acks[recheck].id) {
 					o.unrevoked = append(o.unrevoked, acks[recheck].id)
