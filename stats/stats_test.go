@@ -5,7 +5,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestHistogramBuckets(t *testing.T) {
 	h := NewHistogram(time.Millisecond, 10*time.Millisecond)
