@@ -42,7 +42,7 @@ fuzz:
 # 10 s) without -race; make test runs a 10-second version. SOAK=30m for longer.
 SOAK ?= 10m
 soak: deps
-	$(GO) test -run '^TestSoak$$' -soak $(SOAK) -timeout 0 -v ./internal/chaos
+	$(GO) test -run '^TestSoak$$' -soak=$(SOAK) -timeout 0 -v ./internal/chaos
 
 # chaos runs every fault scenario at full size (NATS down 30 s, a 100k burst, ...) and writes
 # their checker lines to chaos-report.md (the table of docs/RELIABILITY.md).
