@@ -15,7 +15,9 @@
 //	GET    /healthz, /readyz      alive; ready (session store and Config.Ready dependencies answer)
 //
 // Tokens: 200 answers of login and refresh are
-// {"access_token","refresh_token","token_type":"Bearer", "expires_in","session_id"}. Errors are
+// {"access_token","refresh_token","token_type":"Bearer", "expires_in","session_id"}; with
+// "cookie_only":true in the request body the two tokens are left out (they are only in the
+// HttpOnly cookies: the web console's JavaScript never sees a token). Errors are
 // {"error":"code","message":"…"} from one table (errors.go): 400 invalid_request (malformed body),
 // 401 invalid_credentials / invalid_grant / invalid_token, 403 forbidden, 404 not_found, 405
 // method_not_allowed, 413 request_too_large (bodies over 64 KiB), 429 rate_limited and 503

@@ -234,3 +234,29 @@ func testSilentRefresh(t *testing.T, mk envMaker) {
 		}
 	}
 }
+
+// TestCookieOnly: with "cookie_only": true, login and refresh answer without the tokens in the
+// body (a browser page's JavaScript never sees them); the HttpOnly cookies carry them.
+func TestCookieOnly(t *testing.T) {
+	e := newEnv(t)
+	l := e.do("POST", "/v1/login", map[string]any{"username": "bob", "password": "bob-pw", "cookie_only": true})
+	if l.status != 200 || l.str("session_id") == "" || strings.Contains(l.raw, "access_token") || strings.Contains(l.raw, "refresh_token") {
+		t.Fatalf("login: %d %s", l.status, l.raw)
+	}
+	var rt string
+	for _, c := range (&http.Response{Header: l.header}).Cookies() {
+		if !c.HttpOnly {
+			t.Errorf("cookie %s is not HttpOnly", c.Name)
+		}
+		if c.Name == "revocast_rt" {
+			rt = c.Value
+		}
+	}
+	if rt == "" {
+		t.Fatalf("no refresh cookie: %v", l.header["Set-Cookie"])
+	}
+	r := e.do("POST", "/v1/refresh", map[string]any{"refresh_token": rt, "cookie_only": true})
+	if r.status != 200 || strings.Contains(r.raw, "_token\"") || len(r.header["Set-Cookie"]) != 2 {
+		t.Fatalf("refresh: %d %s %v", r.status, r.raw, r.header["Set-Cookie"])
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/revocast/revocast/events"
+	"github.com/revocast/revocast/subscriber"
 )
 
 // Limits on login fields.
@@ -20,8 +21,8 @@ const (
 
 // tokenResponse is the body of a successful login or refresh.
 type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
+	AccessToken  string `json:"access_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int    `json:"expires_in"`
 	SessionID    string `json:"session_id"`
@@ -31,6 +32,9 @@ type tokenResponse struct {
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// CookieOnly leaves the tokens out of the response body: the browser keeps them in HttpOnly
+	// cookies and the page's JavaScript never sees them (the web console logs in this way).
+	CookieOnly bool `json:"cookie_only"`
 }
 
 func (q *loginRequest) check() error {
@@ -43,6 +47,7 @@ func (q *loginRequest) check() error {
 // refreshRequest is the body of POST /v1/refresh (optional when the refresh cookie is sent).
 type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
+	CookieOnly   bool   `json:"cookie_only"` // as in loginRequest
 }
 
 // revocationRequest is the body of POST /v1/revocations.
@@ -142,7 +147,7 @@ func (is *Issuer) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	is.audit(r.Context(), slog.LevelInfo, "login", "sub", u.Username, "sid", sid, "ip", ip)
-	is.answerTokens(w, access, refresh, sid, sess.end(), now)
+	is.answerTokens(w, access, refresh, sid, sess.end(), now, q.CookieOnly)
 }
 
 // checkPassword verifies password for username, comparing against the dummy hash for an unknown
@@ -162,13 +167,32 @@ func (is *Issuer) checkPassword(ctx context.Context, username, password string) 
 	return u, u.verify(password), nil
 }
 
-func (is *Issuer) answerTokens(w http.ResponseWriter, access, refresh, sid string, refreshUntil, now time.Time) {
+func (is *Issuer) answerTokens(w http.ResponseWriter, access, refresh, sid string, refreshUntil, now time.Time, cookieOnly bool) {
 	is.setCookies(w, access, refresh, refreshUntil, now)
-	writeJSON(w, http.StatusOK, tokenResponse{
+	resp := tokenResponse{
 		AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
 		ExpiresIn: int(is.cfg.AccessTTL / time.Second), SessionID: sid,
-	})
+	}
+	if cookieOnly {
+		resp.AccessToken, resp.RefreshToken = "", ""
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
+
+// Caller verifies the access token of r (Authorization: Bearer, else the access cookie) and that
+// its session is alive, and returns its claims: for handlers served beside the issuer (the web
+// console). Errors answer 401 (or 503 when the session store fails) through the issuer's error
+// table; see WriteError.
+func (is *Issuer) Caller(r *http.Request) (*subscriber.Claims, error) {
+	c, err := is.authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	return c.claims.subscriberClaims(), nil
+}
+
+// WriteError answers err as the issuer's API does (its JSON error body and status).
+func (is *Issuer) WriteError(w http.ResponseWriter, r *http.Request, err error) { is.writeError(w, r, err) }
 
 // refreshed is the result of a successful rotation.
 type refreshed struct {
@@ -275,7 +299,7 @@ func (is *Issuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		is.writeError(w, r, err)
 		return
 	}
-	is.answerTokens(w, res.access, res.refresh, res.sess.ID, res.sess.end(), res.now)
+	is.answerTokens(w, res.access, res.refresh, res.sess.ID, res.sess.end(), res.now, q.CookieOnly)
 }
 
 // caller is who a request is made by: the verified access token and its live session.
