@@ -5,12 +5,13 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 1m
 BENCHTIME ?= 1s
 
-.PHONY: test deps lint fuzz bench soak chaos build
+.PHONY: test deps lint fuzz bench soak chaos build screenshot
 
 test: deps
 	$(GO) test -race -timeout 20m $(PKGS)
 
-# deps installs what the tests need when it is missing: redis-server, through apt-get when available.
+# deps installs what the tests need when it is missing, through apt-get when available:
+# redis-server (required) and chromium (the console's browser tests skip without it).
 deps:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1; then \
@@ -19,6 +20,15 @@ deps:
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
 	  else \
 	    echo "redis-server is missing and apt-get is not available: install Redis 7 and retry" >&2; exit 2; \
+	  fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium with apt-get (the console's browser tests)"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; } || \
+	      echo "chromium could not be installed: the browser tests will be skipped" >&2; \
+	  else \
+	    echo "chromium is missing and apt-get is not available: the browser tests will be skipped" >&2; \
 	  fi; }
 
 build:
@@ -52,3 +62,7 @@ chaos: deps
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# screenshot retakes docs/console.png from the browser test.
+screenshot: deps
+	REVOCAST_SCREENSHOT=$(CURDIR)/docs/console.png $(GO) test -count=1 -run TestConsoleInBrowser ./cmd/revocast

@@ -1,10 +1,13 @@
 package issuer_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -258,5 +261,64 @@ func TestCookieOnly(t *testing.T) {
 	r := e.do("POST", "/v1/refresh", map[string]any{"refresh_token": rt, "cookie_only": true})
 	if r.status != 200 || strings.Contains(r.raw, "_token\"") || len(r.header["Set-Cookie"]) != 2 {
 		t.Fatalf("refresh: %d %s %v", r.status, r.raw, r.header["Set-Cookie"])
+	}
+}
+
+// hookRevoker calls hook before each revocation.
+type hookRevoker struct {
+	issuer.Revoker
+	mu   sync.Mutex
+	hook func(events.Revocation)
+}
+
+func (h *hookRevoker) Revoke(ctx context.Context, r events.Revocation) (uint64, error) {
+	h.mu.Lock()
+	hook := h.hook
+	h.mu.Unlock()
+	if hook != nil {
+		hook(r)
+	}
+	return h.Revoker.Revoke(ctx, r)
+}
+
+// TestLogoutAllRacingRefresh: a refresh that runs while logout-all revokes cannot mint a token that
+// outlives it (the sessions are deleted before the subject revocation is made).
+func TestLogoutAllRacingRefresh(t *testing.T) {
+	hr := &hookRevoker{Revoker: &memRevoker{}}
+	e := newEnv(t, func(c *issuer.Config) { c.Revoker = hr })
+	one, two := e.login("bob"), e.login("bob")
+	var raced *resp
+	hr.mu.Lock()
+	hr.hook = func(r events.Revocation) {
+		if r.Kind == events.KindSubject {
+			raced = e.refresh(two.str("refresh_token"))
+		}
+	}
+	hr.mu.Unlock()
+	if r := e.do("POST", "/v1/logout-all", nil, bearerHdr(one.str("access_token"))...); r.status != 204 {
+		t.Fatalf("logout-all: %d %s", r.status, r.raw)
+	}
+	if raced == nil || raced.status != 401 {
+		t.Fatalf("a refresh during logout-all's revocation: %v, want 401", raced)
+	}
+}
+
+// TestLogoutAllRevokerDownAfterDelete: when the revocation fails after the sessions were deleted,
+// the answer is 503 and the revocation was retried.
+func TestLogoutAllRevokerDownAfterDelete(t *testing.T) {
+	var calls atomic.Int32
+	mem := &memRevoker{}
+	hr := &hookRevoker{Revoker: mem}
+	e := newEnv(t, func(c *issuer.Config) { c.Revoker = hr })
+	l := e.login("bob")
+	hr.mu.Lock()
+	hr.hook = func(events.Revocation) { calls.Add(1) }
+	hr.mu.Unlock()
+	mem.setFail(errors.New("down"))
+	if r := e.do("POST", "/v1/logout-all", nil, bearerHdr(l.str("access_token"))...); r.status != 503 {
+		t.Fatalf("logout-all with the revoker down: %d", r.status)
+	}
+	if calls := calls.Load(); calls != 3 {
+		t.Fatalf("%d attempts, want 3", calls)
 	}
 }

@@ -192,7 +192,9 @@ func (is *Issuer) Caller(r *http.Request) (*subscriber.Claims, error) {
 }
 
 // WriteError answers err as the issuer's API does (its JSON error body and status).
-func (is *Issuer) WriteError(w http.ResponseWriter, r *http.Request, err error) { is.writeError(w, r, err) }
+func (is *Issuer) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	is.writeError(w, r, err)
+}
 
 // refreshed is the result of a successful rotation.
 type refreshed struct {
@@ -255,26 +257,39 @@ func (is *Issuer) refresh(ctx context.Context, presented string) (rf *refreshed,
 // already have deleted the session (reuse), so this is the only record left: it is retried a few
 // times, detached from the request's cancellation, before giving up with ErrUnavailable.
 func (is *Issuer) revokeSession(ctx context.Context, sid, reason string) error {
+	_, err := is.revokeRetried(ctx, events.Revocation{Kind: events.KindSession, ID: sid, Reason: reason})
+	return err
+}
+
+// revokeRetried revokes rev through the revoker, retried a few times, detached from the request's
+// cancellation, before giving up with ErrUnavailable: it is used when the session store has
+// already forgotten what it revokes, so the revocation is the only record left. It writes the
+// audit line <kind>_revoked or <kind>_revoke_failed.
+func (is *Issuer) revokeRetried(ctx context.Context, rev events.Revocation) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	idKey := "sid"
+	if rev.Kind == events.KindSubject {
+		idKey = "sub"
+	}
 	var err error
 	for attempt := range 3 {
 		if attempt > 0 {
 			select {
 			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 			case <-ctx.Done():
-				return unavailable("revoke session", ctx.Err())
+				return 0, unavailable("revoke "+rev.Kind.String(), ctx.Err())
 			}
 		}
 		var seq uint64
-		seq, err = is.cfg.Revoker.Revoke(ctx, events.Revocation{Kind: events.KindSession, ID: sid, Reason: reason})
+		seq, err = is.cfg.Revoker.Revoke(ctx, rev)
 		if err == nil {
-			is.audit(ctx, slog.LevelInfo, "session_revoked", "sid", sid, "reason", reason, "seq", seq)
-			return nil
+			is.audit(ctx, slog.LevelInfo, rev.Kind.String()+"_revoked", idKey, rev.ID, "reason", rev.Reason, "seq", seq)
+			return seq, nil
 		}
 	}
-	is.audit(ctx, slog.LevelError, "session_revoke_failed", "sid", sid, "reason", reason, "err", err)
-	return unavailable("revoke session", err)
+	is.audit(ctx, slog.LevelError, rev.Kind.String()+"_revoke_failed", idKey, rev.ID, "reason", rev.Reason, "err", err)
+	return 0, unavailable("revoke "+rev.Kind.String(), err)
 }
 
 func (is *Issuer) handleRefresh(w http.ResponseWriter, r *http.Request) {
@@ -410,15 +425,20 @@ func (is *Issuer) handleLogoutAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub := c.claims.Subject
-	nb := notBeforeAt(is.cfg.Clock())
-	seq, err := is.cfg.Revoker.Revoke(r.Context(), events.Revocation{Kind: events.KindSubject, ID: sub, NotBefore: nb, Reason: "logout_all"})
-	if err != nil {
-		is.writeError(w, r, unavailable("revoke subject", err))
-		return
-	}
+	// The sessions go first, then the revocation, with a not_before taken after the deletion: a
+	// refresh racing with this call either finds its session gone, or rotated it before the
+	// deletion and minted its token with an iat (the time the refresh started) before not_before.
+	// Revoking first would let a refresh between the two steps mint a token the revocation does
+	// not cover, valid until it expires. (Found by the console's author; TestLogoutAllRacingRefresh.)
 	n, err := is.cfg.Sessions.DeleteAllByUser(r.Context(), sub)
 	if err != nil {
 		is.writeError(w, r, unavailable("delete sessions", err))
+		return
+	}
+	nb := notBeforeAt(is.cfg.Clock())
+	seq, err := is.revokeRetried(r.Context(), events.Revocation{Kind: events.KindSubject, ID: sub, NotBefore: nb, Reason: "logout_all"})
+	if err != nil {
+		is.writeError(w, r, err)
 		return
 	}
 	is.audit(r.Context(), slog.LevelInfo, "logout_all", "sub", sub, "sessions", n, "seq", seq)

@@ -171,6 +171,17 @@ func (a *Authenticator) token(r *http.Request) (string, bool) {
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, fromCookie := a.token(r)
+		if token == "" && a.refreshURL != "" && a.hasRefreshCookie(r) {
+			// The browser dropped the access cookie when it expired (its Max-Age is the token's
+			// lifetime): refresh with the refresh cookie.
+			a.checked.Add(1)
+			c, err := a.silentRefresh(w, r)
+			if err == nil {
+				next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), c)))
+				return
+			}
+			a.logger.Info("silent refresh failed", "err", err.Error(), "remote", r.RemoteAddr)
+		}
 		if token == "" {
 			a.checked.Add(1)
 			a.rejected[reasonMissing].Add(1)

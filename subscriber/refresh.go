@@ -74,13 +74,32 @@ func (a *Authenticator) silentRefresh(w http.ResponseWriter, r *http.Request) (*
 	if err != nil {
 		return nil, err
 	}
-	atName, rtName := AccessCookie, RefreshCookie
-	if !secure {
-		atName, rtName = InsecureAccessCookie, InsecureRefreshCookie
+	// The issuer's own Set-Cookie headers go to the browser unchanged: they carry the cookies'
+	// paths and lifetimes (a request's cookies do not), so the rotated refresh cookie replaces the
+	// old one instead of shadowing it under another path.
+	cookies := resp.Header.Values("Set-Cookie")
+	if len(cookies) == 0 {
+		atName, rtName := AccessCookie, RefreshCookie
+		if !secure {
+			atName, rtName = InsecureAccessCookie, InsecureRefreshCookie
+		}
+		http.SetCookie(w, &http.Cookie{Name: atName, Value: out.AccessToken, Path: "/", MaxAge: out.ExpiresIn,
+			HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, &http.Cookie{Name: rtName, Value: out.RefreshToken, Path: "/v1/", HttpOnly: true,
+			Secure: secure, SameSite: http.SameSiteLaxMode})
 	}
-	http.SetCookie(w, &http.Cookie{Name: atName, Value: out.AccessToken, Path: "/", MaxAge: out.ExpiresIn,
-		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
-	http.SetCookie(w, &http.Cookie{Name: rtName, Value: out.RefreshToken, Path: rt.Path, HttpOnly: true,
-		Secure: secure, SameSite: http.SameSiteLaxMode})
+	for _, sc := range cookies {
+		w.Header().Add("Set-Cookie", sc)
+	}
 	return c, nil
+}
+
+// hasRefreshCookie reports whether r carries a refresh cookie.
+func (a *Authenticator) hasRefreshCookie(r *http.Request) bool {
+	for _, name := range []string{RefreshCookie, InsecureRefreshCookie} {
+		if c, err := r.Cookie(name); err == nil && c.Value != "" {
+			return true
+		}
+	}
+	return false
 }

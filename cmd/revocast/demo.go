@@ -28,6 +28,7 @@ type demoFlags struct {
 	iss, aud, prefix string
 	trustedKeys      string
 	service          string
+	refreshURL       string
 	failClosed       bool
 }
 
@@ -37,6 +38,7 @@ func (f *demoFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.prefix, "prefix", events.DefaultPrefix, "NATS subject prefix of revocation events")
 	fs.StringVar(&f.trustedKeys, "trusted-event-keys", "", "comma-separated Ed25519 public key files (PKIX PEM, kid = file name): accept only revocations signed by them")
 	fs.StringVar(&f.service, "service", "demo-service", "service name in status replies ('revocast status') and metrics")
+	fs.StringVar(&f.refreshURL, "silent-refresh", "", "the issuer's base URL: refresh an expired access cookie through it when the browser sent the refresh cookie (served on the issuer's site, e.g. proxied by its console)")
 	fs.BoolVar(&f.failClosed, "fail-closed", false, "answer 503 while the revocation state is stale instead of accepting tokens")
 }
 
@@ -79,6 +81,9 @@ func startDemo(ctx context.Context, f *demoFlags, nc *nats.Conn, src subscriber.
 	var opts []subscriber.AuthOption
 	if f.failClosed {
 		opts = append(opts, subscriber.WithFailClosed())
+	}
+	if f.refreshURL != "" {
+		opts = append(opts, subscriber.WithSilentRefresh(f.refreshURL))
 	}
 	auth := subscriber.NewAuthenticator(v, sub, append(opts, subscriber.WithAuthLogger(logger))...)
 

@@ -116,11 +116,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	defer func() { cancel(); <-stack.done; _ = stack.issuer.Close() }()
+	defer func() { cancel(); <-stack.done; stack.close() }()
 	iss, err := listenAndServe(ctx, "issuer", *httpAddr, "http", stack.handler, logger)
 	if err != nil {
 		return err
 	}
+	demo.refreshURL = iss.url() // browsers on the console: the demo service refreshes silently
 	d, err := startDemo(ctx, &demo, nc, src, iss.url()+"/.well-known/jwks.json", logger)
 	if err != nil {
 		return err
@@ -129,6 +130,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dm, err := listenAndServe(ctx, "demo service", *demoAddr, "demo", d.handler, logger)
 	if err != nil {
 		return err
+	}
+	if stack.console != nil {
+		if err := stack.console.SetDemoURL(dm.url()); err != nil {
+			return err
+		}
 	}
 	store := "JetStream in " + filepath.Join(*dataDir, "nats")
 	if *redisURL != "" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/revocast/revocast/events"
 	"github.com/revocast/revocast/issuer"
+	"github.com/revocast/revocast/issuer/console"
 	"github.com/revocast/revocast/issuer/redissession"
 	"github.com/revocast/revocast/metrics"
 	"github.com/revocast/revocast/revoker"
@@ -35,6 +36,8 @@ type issuerFlags struct {
 	argonMemory, argonTime        uint
 	accessTTL, grace              time.Duration
 	insecureCookies               bool
+	console                       bool
+	consoleDemo                   string
 }
 
 // register adds the flags; keysUsage and usersUsage describe the defaults of --keys and --users
@@ -50,6 +53,8 @@ func (f *issuerFlags) register(fs *flag.FlagSet, keysDefault, keysUsage, usersDe
 	fs.StringVar(&f.eventKey, "event-key", "", "Ed25519 private key file (PKCS#8 PEM, kid = file name) that signs revocation events; see 'revocast event-key'")
 	fs.UintVar(&f.argonMemory, "argon2-memory", uint(issuer.DefaultHashParams.Memory), "argon2id memory (KiB) of the dummy hash an unknown user is compared against: match the users file's hashes")
 	fs.UintVar(&f.argonTime, "argon2-time", uint(issuer.DefaultHashParams.Time), "argon2id passes of that dummy hash")
+	fs.BoolVar(&f.console, "console", true, "serve the web console at / (log in, sessions, live revocations)")
+	fs.StringVar(&f.consoleDemo, "console-demo-url", "", "the resource server whose GET /whoami the console shows (e.g. http://127.0.0.1:8081)")
 	fs.BoolVar(&f.insecureCookies, "insecure-cookies", false, "drop the Secure attribute and __Host-/__Secure- cookie prefixes (plain-http development on a non-localhost host only)")
 }
 
@@ -57,8 +62,17 @@ func (f *issuerFlags) register(fs *flag.FlagSet, keysDefault, keysUsage, usersDe
 type issuerStack struct {
 	issuer  *issuer.Issuer
 	revoker *revoker.Revoker
-	handler http.Handler // the issuer with /metrics, request ids and HTTP metrics
+	console *console.Console // nil with --console=false
+	handler http.Handler     // the issuer (and console) with /metrics, request ids and HTTP metrics
 	done    chan struct{}
+}
+
+// close stops the console's event streams; the caller then drains NATS.
+func (s *issuerStack) close() {
+	if s.console != nil {
+		_ = s.console.Close()
+	}
+	_ = s.issuer.Close()
 }
 
 // startIssuer builds the revoker on log and nc and the issuer on sessions, and runs the revoker's
@@ -101,7 +115,22 @@ func startIssuer(ctx context.Context, f *issuerFlags, nc *nats.Conn, log revoker
 		return nil, err
 	}
 	reg := newRegistry(metrics.Issuer(is), metrics.Revoker(rv))
-	s := &issuerStack{issuer: is, revoker: rv, handler: observed("issuer", reg, is), done: make(chan struct{})}
+	s := &issuerStack{issuer: is, revoker: rv, done: make(chan struct{})}
+	var h http.Handler = is
+	if f.console {
+		c, err := console.New(console.Config{Issuer: is, API: is, Sessions: sessions, NATS: nc, Prefix: f.prefix, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		if f.consoleDemo != "" {
+			if err := c.SetDemoURL(f.consoleDemo); err != nil {
+				_ = c.Close()
+				return nil, fmt.Errorf("--console-demo-url: %v", err)
+			}
+		}
+		s.console, h = c, c
+	}
+	s.handler = observed("issuer", reg, h)
 	go func() {
 		defer close(s.done)
 		_ = rv.Run(ctx)
@@ -166,7 +195,7 @@ func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	logger.Info("issuer listening", "url", srv.url(), "nats", nc.ConnectedUrlRedacted(), "redis", rc.Options().Addr)
 	err = srv.wait()
 	<-stack.done
-	_ = stack.issuer.Close()
+	stack.close()
 	drain(nc)
 	return err
 }

@@ -222,7 +222,7 @@ func (h *History) Verify() Result {
 	for time.Now().Before(deadline) && !h.allSeen(acks, obs) {
 		time.Sleep(pollEvery)
 	}
-	time.Sleep(5 * pollEvery) // a last round of re-checks
+	time.Sleep(5 * pollEvery)                // a last round of re-checks
 	stoppedAt := make([]time.Time, len(obs)) // by the scenario (killed), not by Verify
 	for i, o := range obs {
 		o.mu.Lock()

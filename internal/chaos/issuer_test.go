@@ -131,10 +131,8 @@ func TestIssuerKilledBetweenWriteAndPublish(t *testing.T) {
 		h.Ack("sid:"+sid, 0)
 	}
 	// The fault: A's link goes silent, A acknowledges a logout, A dies, its buffered bytes are lost.
-	var stuck []string
 	for range 3 {
 		access, sid := login(t, a)
-		stuck = append(stuck, access)
 		p.Blackhole()
 		if code, _, m := call(t, "POST", a+"/v1/logout", access); code != 204 {
 			t.Fatalf("logout at A with its NATS link cut: %d %v", code, m)
