@@ -76,15 +76,17 @@ func TestSoak(t *testing.T) {
 			for range max(1, rate/100) {
 				id := fmt.Sprint("soak-", i)
 				i++
+				// DropAfter is set here, so the checker knows exactly when subscribers may forget it.
+				drop := time.Now().Add(lifetime + leeway)
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				seq, err := rv.Revoke(ctx, events.Revocation{Kind: events.KindToken, ID: id, Reason: "soak"})
+				seq, err := rv.Revoke(ctx, events.Revocation{Kind: events.KindToken, ID: id, Reason: "soak", DropAfter: drop})
 				cancel()
 				if err != nil {
 					failed.Add(1)
 					continue
 				}
 				revoked.Add(1)
-				cur.Load().AckUntil(id, seq, time.Now().Add(lifetime+leeway))
+				cur.Load().AckUntil(id, seq, drop)
 			}
 		}
 	})
