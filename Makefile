@@ -60,8 +60,10 @@ chaos: deps
 	rm -f chaos-report.md
 	REVOCAST_CHAOS_REPORT=$(CURDIR)/chaos-report.md $(GO) test -race -count=1 -chaos.full -timeout 30m -v ./internal/chaos
 
+# bench runs every benchmark beside its baseline and rewrites the generated section of BENCHMARKS.md
+# and docs/bench/*.svg (about 10 minutes; BENCH_FLAGS=-quick for 2, -full adds 5M entries).
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	$(GO) run ./cmd/revocast bench $(BENCH_FLAGS)
 
 # screenshot retakes docs/console.png from the browser test.
 screenshot: deps
