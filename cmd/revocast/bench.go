@@ -24,6 +24,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := fs.String("dir", ".", "the revocast source tree")
 	out := fs.String("out", "BENCHMARKS.md", "the markdown file to write the results into (its generated section)")
 	plots := fs.String("plots", filepath.Join("docs", "bench"), "where to write the SVG plots")
+	from := fs.String("from", "", "render from this saved 'go test -bench' output instead of running the benchmarks")
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
 	}
@@ -32,8 +33,22 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%s is not the revocast source tree: run 'revocast bench' from a clone (or set --dir)", *dir)
 	}
 	started := time.Now()
-	results, cmds, err := benchrun.Run(ctx, benchrun.Options{Quick: *quick, Full: *full, Dir: *dir, Log: stderr})
-	if err != nil {
+	var (
+		results []benchrun.Result
+		cmds    []string
+	)
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err != nil {
+			return err
+		}
+		results = benchrun.Parse(strings.NewReader(string(b)))
+		for _, l := range strings.Split(string(b), "\n") {
+			if c, ok := strings.CutPrefix(l, "$ "); ok { // the command lines revocast bench logs
+				cmds = append(cmds, c)
+			}
+		}
+	} else if results, cmds, err = benchrun.Run(ctx, benchrun.Options{Quick: *quick, Full: *full, Dir: *dir, Log: stderr}); err != nil {
 		return err
 	}
 	if len(results) == 0 {
@@ -47,7 +62,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !filepath.IsAbs(plotDir) {
 		plotDir = filepath.Join(*dir, plotDir)
 	}
-	if err := benchrun.Write(results, cmds, path, plotDir, started, time.Since(started)); err != nil {
+	took := time.Since(started)
+	if *from != "" {
+		took = 0 // unknown
+		if fi, err := os.Stat(*from); err == nil {
+			started = fi.ModTime()
+		}
+	}
+	if err := benchrun.Write(results, cmds, path, plotDir, started, took); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d results written to %s, plots in %s\n", len(results), path, plotDir)

@@ -94,8 +94,8 @@ func (r report) plots() []plot {
 				return r.get(fmt.Sprintf("BenchmarkPropagation/subscribers=%d/%s", x, variant), unit)
 			}
 		}
-		out = append(out, plot{"propagation.svg", Chart{Title: "Propagation: logout returned → applied (µs)", XLabel: "subscribers", YLabel: "µs", LogX: true,
-			Series: []Series{r.series("revocast p99, every subscriber", xs, m("subscriber", "all-p99-µs")), r.series("raw NATS p99, every receiver", xs, m("raw", "all-p99-µs")),
+		out = append(out, plot{"propagation.svg", Chart{Title: "Propagation: logout returned → applied (µs)", XLabel: "subscribers", YLabel: "µs", LogX: true, LogY: true,
+			Series: []Series{r.series("revocast p99 (all)", xs, m("subscriber", "all-p99-µs")), r.series("raw NATS p99 (all)", xs, m("raw", "all-p99-µs")),
 				r.series("revocast p50", xs, m("subscriber", "p50-µs")), r.series("raw NATS p50", xs, m("raw", "p50-µs"))}}})
 	}
 	if xs := r.sizes("BenchmarkColdStartScaling", "entries"); len(xs) > 0 {
@@ -117,8 +117,12 @@ func (r report) plots() []plot {
 // markdown renders the generated section.
 func (r report) markdown(machine string, cmds, plots []string, started time.Time, took time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Latest run\n\n%s, on %s (%s). Took %s. Produced by `go run ./cmd/revocast bench` (`make bench`), which ran:\n\n```\n%s\n```\n\n",
-		started.UTC().Format("2006-01-02 15:04 MST"), machine, "every figure beside its baseline in the same run", took.Round(time.Second), strings.Join(cmds, "\n"))
+	tookText := ""
+	if took > 0 {
+		tookText = " Took " + took.Round(time.Second).String() + "."
+	}
+	fmt.Fprintf(&b, "## Latest run\n\n%s, on %s (every figure beside its baseline in the same run).%s Produced by `go run ./cmd/revocast bench` (`make bench`), which ran:\n\n```\n%s\n```\n\n",
+		started.UTC().Format("2006-01-02 15:04 MST"), machine, tookText, strings.Join(cmds, "\n"))
 	for _, p := range plots {
 		fmt.Fprintf(&b, "![%s](%s)\n", strings.TrimSuffix(p[strings.LastIndex(p, "/")+1:], ".svg"), p)
 	}
