@@ -129,6 +129,9 @@ func startIssuer(ctx context.Context, f *issuerFlags, nc *nats.Conn, log revoker
 			}
 		}
 		s.console, h = c, c
+		// Event streams never end by themselves: close them as shutdown begins, so the server's
+		// graceful shutdown does not wait for open console tabs.
+		context.AfterFunc(ctx, func() { _ = c.Close() })
 	}
 	s.handler = observed("issuer", reg, h)
 	go func() {
