@@ -29,6 +29,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -176,9 +177,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 		w.Header().Set("X-Frame-Options", "DENY")
 		c.files.ServeHTTP(w, r)
-	case len(r.URL.Path) > len("/console/") && r.URL.Path[:len("/console/")] == "/console/" && r.Method == http.MethodGet:
+	case strings.HasPrefix(r.URL.Path, "/console/") && len(r.URL.Path) > len("/console/") && r.Method == http.MethodGet:
 		r2 := r.Clone(r.Context())
-		r2.URL.Path = r.URL.Path[len("/console"):]
+		r2.URL.Path = strings.TrimPrefix(r.URL.Path, "/console")
 		c.files.ServeHTTP(w, r2)
 	case r.URL.Path == "/v1/console/whoami" && r.Method == http.MethodGet:
 		p := c.demo.Load()
@@ -194,7 +195,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serveEvents(w, r)
 	case r.Header.Get("X-Revocast-Probe") != "" && c.demo.Load() != nil && c.demoURL.Load() != nil &&
 		(r.Method == http.MethodPost && (r.URL.Path == "/v1/logout" || r.URL.Path == "/v1/logout-all") ||
-			r.Method == http.MethodDelete && len(r.URL.Path) > len("/v1/sessions/") && r.URL.Path[:len("/v1/sessions/")] == "/v1/sessions/"):
+			r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/v1/sessions/")):
 		c.probed(w, r)
 	case r.Method == http.MethodPost && r.URL.Path == "/v1/login":
 		c.login(w, r)
@@ -322,8 +323,8 @@ func (c *Console) onEvent(m *nats.Msg) {
 		c.invalid.Add(1)
 		return
 	}
-	r.ID = string([]byte(r.ID)) // the decoder may alias the message buffer
-	r.Reason, r.Origin = string([]byte(r.Reason)), string([]byte(r.Origin))
+	r.ID = strings.Clone(r.ID) // the decoder may alias the message buffer
+	r.Reason, r.Origin = strings.Clone(r.Reason), strings.Clone(r.Origin)
 	r.Sig = nil
 	c.mu.Lock()
 	defer c.mu.Unlock()
