@@ -40,6 +40,25 @@ func BenchmarkMiddleware(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		serve(b, NewAuthenticator(testVerifier(b, k, WithVerifiedCache(1024)), s).Middleware(next))
 	})
+	serveParallel := func(b *testing.B, h http.Handler) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			w := httptest.NewRecorder()
+			for pb.Next() {
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Errorf("status %d", w.Code)
+					return
+				}
+			}
+		})
+	}
+	b.Run("uncached-parallel", func(b *testing.B) {
+		serveParallel(b, NewAuthenticator(testVerifier(b, k), s).Middleware(next))
+	})
+	b.Run("cached-parallel", func(b *testing.B) {
+		serveParallel(b, NewAuthenticator(testVerifier(b, k, WithVerifiedCache(1024)), s).Middleware(next))
+	})
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithTimeFunc(func() time.Time { return testNow }))
 	rawVerify := func(b *testing.B) {
 		if _, err := parser.Parse(token, func(*jwt.Token) (any, error) { return k.pub, nil }); err != nil {

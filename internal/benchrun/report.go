@@ -140,8 +140,8 @@ func (r report) markdown(machine string, cmds, plots []string, started time.Time
 		row(fmt.Sprintf("revocast Check, %s live", num(float64(n))), fmt.Sprintf("BenchmarkCheckScaling/entries=%d/revocast", n), fmt.Sprintf("BenchmarkCheckScaling/entries=%d/revocast-parallel", n))
 		row(fmt.Sprintf("floor: Go map, same 3 lookups, %s entries", num(float64(n))), fmt.Sprintf("BenchmarkCheckScaling/entries=%d/map", n), fmt.Sprintf("BenchmarkCheckScaling/entries=%d/map-parallel", n))
 	}
-	row("middleware, verified-token cache hit", "BenchmarkMiddleware/cached", "")
-	row("middleware, signature checked", "BenchmarkMiddleware/uncached", "")
+	row("middleware, verified-token cache hit", "BenchmarkMiddleware/cached", "BenchmarkMiddleware/cached-parallel")
+	row("middleware, signature checked", "BenchmarkMiddleware/uncached", "BenchmarkMiddleware/uncached-parallel")
 	row("baseline: golang-jwt parse+verify alone", "BenchmarkMiddleware/raw-golang-jwt", "")
 	row("alternative: golang-jwt + one Redis EXISTS", "BenchmarkMiddleware/raw-golang-jwt+redis-exists", "")
 	row("alternative (a): one Redis EXISTS per request", "BenchmarkCheckRemote/redis-exists", "BenchmarkCheckRemote/redis-exists-parallel")
