@@ -150,7 +150,9 @@ func (r report) markdown(machine string, cmds, plots []string, started time.Time
 	if xs := r.sizes("BenchmarkPropagation", "subscribers"); len(xs) > 0 {
 		b.WriteString("\n### Propagation: `Revoke` returned → applied by the subscribers\n\n| subscribers | revocast p50 | p99 | every subscriber p99 | raw NATS p50 | p99 | every receiver p99 | p99 ratio |\n|---|---|---|---|---|---|---|---|\n")
 		for _, n := range xs {
-			g := func(v, u string) (float64, bool) { return r.get(fmt.Sprintf("BenchmarkPropagation/subscribers=%d/%s", n, v), u) }
+			g := func(v, u string) (float64, bool) {
+				return r.get(fmt.Sprintf("BenchmarkPropagation/subscribers=%d/%s", n, v), u)
+			}
 			s50, ok1 := g("subscriber", "p50-µs")
 			s99, ok2 := g("subscriber", "p99-µs")
 			sa, ok3 := g("subscriber", "all-p99-µs")
@@ -168,7 +170,9 @@ func (r report) markdown(machine string, cmds, plots []string, started time.Time
 	if xs := r.sizes("BenchmarkColdStartScaling", "entries"); len(xs) > 0 {
 		b.WriteString("\n### Cold start and memory\n\n| live revocations | revocast to ready | heap/entry | raw snapshot read | ratio | Go map from the snapshot | map heap/entry |\n|---|---|---|---|---|---|---|\n")
 		for _, n := range xs {
-			g := func(v, u string) (float64, bool) { return r.get(fmt.Sprintf("BenchmarkColdStartScaling/entries=%d/%s", n, v), u) }
+			g := func(v, u string) (float64, bool) {
+				return r.get(fmt.Sprintf("BenchmarkColdStartScaling/entries=%d/%s", n, v), u)
+			}
 			rs, ok1 := g("revocast", "s/start")
 			rh, ok2 := g("revocast", "heap-B/entry")
 			raw, ok3 := g("raw", "s/start")
