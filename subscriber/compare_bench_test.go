@@ -107,7 +107,7 @@ func BenchmarkCheckRemote(b *testing.B) {
 	introspect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		n, err := c.Exists(req.Context(), "bl:"+req.URL.Query().Get("jti")).Result()
 		if err != nil {
-			http.Error(w, err.Error(), 503)
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
