@@ -174,8 +174,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		if token == "" && a.refreshURL != "" && a.hasRefreshCookie(r) {
 			// The browser dropped the access cookie when it expired (its Max-Age is the token's
 			// lifetime): refresh with the refresh cookie.
-			a.checked.Add(1)
-			c, err := a.silentRefresh(w, r)
+			c, err := a.silentRefresh(w, r) // counted as a check by the Authenticate inside
 			if err == nil {
 				next.ServeHTTP(w, r.WithContext(WithClaims(r.Context(), c)))
 				return
