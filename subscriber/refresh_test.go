@@ -81,3 +81,41 @@ func TestSilentRefresh(t *testing.T) {
 		t.Fatalf("bearer with an expired token: %d (issuer calls %d)", w.Code, calls-before)
 	}
 }
+
+// TestSilentRefreshDroppedAccessCookie: the browser drops the access cookie when it expires (its
+// Max-Age is the token's lifetime), so a request may carry only the refresh cookie: it is refreshed
+// too, and the issuer's own Set-Cookie headers (with their paths) reach the browser unchanged.
+func TestSilentRefreshDroppedAccessCookie(t *testing.T) {
+	k := newTestKeys(t, "k1")
+	fresh := validClaims()
+	fresh["jti"] = "jti-new"
+	freshTok := signRaw(k.priv, header("k1"), fresh)
+	issuer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: AccessCookie, Value: freshTok, Path: "/", MaxAge: 300, HttpOnly: true, Secure: true})
+		http.SetCookie(w, &http.Cookie{Name: RefreshCookie, Value: "rt-next", Path: "/v1/", MaxAge: 3600, HttpOnly: true, Secure: true})
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": freshTok, "refresh_token": "rt-next", "expires_in": 300})
+	}))
+	defer issuer.Close()
+	a := NewAuthenticator(testVerifier(t, k), &fakeChecker{revoked: map[string]bool{}}, WithSilentRefresh(issuer.URL))
+	var seen *Claims
+	h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = ClaimsFrom(r.Context()) }))
+	r := httptest.NewRequest("GET", "/v1/console/whoami", nil)
+	r.AddCookie(&http.Cookie{Name: RefreshCookie, Value: "rt-good"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 || seen == nil || seen.ID != "jti-new" {
+		t.Fatalf("refresh without an access cookie: %d %+v", w.Code, seen)
+	}
+	var rt *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name == RefreshCookie {
+			rt = c
+		}
+	}
+	if rt == nil || rt.Path != "/v1/" || rt.MaxAge != 3600 {
+		t.Fatalf("the issuer's refresh cookie was not passed through: %+v", rt)
+	}
+	if st := a.Stats(); st.Checked != 1 {
+		t.Fatalf("checked %d, want 1", st.Checked)
+	}
+}
