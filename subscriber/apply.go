@@ -13,115 +13,124 @@ import (
 // subscriber catches up at once.
 const maxReceived = 100_000
 
-// loop is the apply goroutine: the only writer of the cache after Start. lastSweep is the clock
-// reading Start took before it reported ready, so an expiry due after that is never skipped.
+// loop is the protocol goroutine: every tick (a fraction of the shortest of the gap wait, the poll
+// interval and the heartbeat bound) it takes the writer lock and does the periodic work. Events
+// themselves are applied on the NATS subscription's goroutine (onMsg), so a revocation reaches the
+// cache with no goroutine hand-off beyond NATS's own. lastSweep is the clock reading Start took
+// before it reported ready, so an expiry due after that is never skipped.
 func (s *Subscriber) loop(lastSweep time.Time) {
 	defer s.wg.Done()
 	every := min(s.o.gapWait, s.o.pollInterval, s.o.heartbeatBound) / 2
 	every = max(5*time.Millisecond, min(every, 250*time.Millisecond))
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-
-	// Protocol timers use the monotonic clock; the injected clock drives expiry and freshness.
-	var (
-		lastHeard  = time.Now()
-		lastPoll   = time.Now()
-		reconnects = s.reconnects()
-		dropped    = s.dropped()
-		retryAt    time.Time // after a failed catch-up, not before this
-		// when a heartbeat below the applied sequence was last checked against the store, and
-		// when a full snapshot was last reloaded for a sequence number reused
-		lastRegressCheck, lastResnapshot time.Time
-		gapReason                        = ReasonGap
-	)
-	catchUp := func(reason string) {
-		if time.Now().Before(retryAt) {
-			return
-		}
-		if err := s.catchUp(reason); err != nil {
-			retryAt = time.Now().Add(s.o.pollInterval)
-			return
-		}
-		retryAt = time.Time{}
-		lastPoll = time.Now()
-	}
-	// A sequence number reused (see applyEvent): reload the store, at most once per poll interval.
-	reloadIfDiverged := func() {
-		if !s.diverged || time.Since(lastResnapshot) < s.o.pollInterval {
-			return
-		}
-		lastResnapshot = time.Now()
-		if err := s.resnapshot("a revocation arrived under a sequence number already applied"); err != nil && !errors.Is(err, context.Canceled) {
-			s.o.errorHandler(fmt.Errorf("%w (%s): %w", ErrCatchUp, ReasonRegressed, err))
-		}
-	}
+	reconnects, dropped := s.reconnects(), s.dropped()
 	for {
 		select {
 		case <-s.closing:
 			return
-		case in := <-s.inbox:
-			lastHeard = time.Now()
-			if in.hb != nil {
-				if in.hb.Head > s.headSeen.Load() {
-					s.headSeen.Store(in.hb.Head)
-				}
-				switch applied := s.applied.Load(); {
-				case in.hb.Head < applied:
-					// The store's head is behind what was applied: the log regressed, or this
-					// heartbeat was overtaken in transit by a later event. The store tells which.
-					// Checked at most once per poll interval.
-					if time.Since(lastRegressCheck) >= s.o.pollInterval {
-						lastRegressCheck = time.Now()
-						catchUp(ReasonRegressed)
-					}
-				case in.hb.Head == applied:
-					s.markFresh()
-				case s.gapSince.IsZero():
-					s.gapSince, gapReason = time.Now(), ReasonHeartbeatAhead
-				}
-				continue
-			}
-			if s.applyEvent(&in.rev) && s.gapSince.IsZero() {
-				s.gapSince, gapReason = time.Now(), ReasonGap
-			}
-			reloadIfDiverged()
-			if len(s.received) > maxReceived {
-				catchUp(ReasonGap)
-			}
-			continue
 		case <-tick.C:
 		}
-		reloadIfDiverged()
-		now := time.Now()
-		if r := s.reconnects(); r != reconnects {
-			reconnects = r
-			retryAt = time.Time{}
-			catchUp(ReasonReconnect)
+		s.wmu.Lock()
+		s.periodic(&reconnects, &dropped, &lastSweep)
+		s.wmu.Unlock()
+	}
+}
+
+// periodic does the protocol's timed work: a catch-up after a reconnect, a slow-consumer drop or a
+// gap left open for the gap wait; store polling while NATS is down or silent; expiry. Under wmu.
+// Protocol timers use the monotonic clock; the injected clock drives expiry and freshness.
+func (s *Subscriber) periodic(reconnects *uint64, dropped *int, lastSweep *time.Time) {
+	s.reloadIfDiverged()
+	now := time.Now()
+	if r := s.reconnects(); r != *reconnects {
+		*reconnects = r
+		s.retryAt = time.Time{}
+		s.tryCatchUp(ReasonReconnect)
+	}
+	if d := s.dropped(); d != *dropped {
+		*dropped = d
+		s.retryAt = time.Time{}
+		s.tryCatchUp(ReasonSlowConsumer)
+	}
+	if !s.gapSince.IsZero() && now.Sub(s.gapSince) >= s.o.gapWait {
+		s.tryCatchUp(s.gapReason)
+	}
+	// Poll the store every poll interval while NATS is disconnected (or absent), and while it is
+	// connected but silent for longer than the heartbeat bound (a half-open connection).
+	disconnected := s.nc == nil || !s.nc.IsConnected()
+	if (disconnected || now.Sub(s.lastHeard) >= s.o.heartbeatBound) && now.Sub(s.lastPoll) >= s.o.pollInterval {
+		reason := ReasonSilence
+		if disconnected {
+			reason = ReasonPoll
 		}
-		if d := s.dropped(); d != dropped {
-			dropped = d
-			retryAt = time.Time{}
-			catchUp(ReasonSlowConsumer)
+		s.lastPoll = now
+		s.tryCatchUp(reason)
+	}
+	if c := s.o.clock(); c.Sub(*lastSweep) >= s.o.sweepInterval {
+		*lastSweep = c
+		s.sweep(c)
+		s.sweeps.Add(1)
+	}
+}
+
+// onRevocation applies a revocation that arrived on NATS. Under wmu, after Start.
+func (s *Subscriber) onRevocation(r *events.Revocation) {
+	s.lastHeard = time.Now()
+	if s.applyEvent(r) && s.gapSince.IsZero() {
+		s.gapSince, s.gapReason = time.Now(), ReasonGap
+	}
+	s.reloadIfDiverged()
+	if len(s.received) > maxReceived {
+		s.tryCatchUp(ReasonGap)
+	}
+}
+
+// onHeartbeat handles a heartbeat: the store's head it carries is what must be applied. Under
+// wmu, after Start.
+func (s *Subscriber) onHeartbeat(h *events.Heartbeat) {
+	s.lastHeard = time.Now()
+	if h.Head > s.headSeen.Load() {
+		s.headSeen.Store(h.Head)
+	}
+	switch applied := s.applied.Load(); {
+	case h.Head < applied:
+		// The store's head is behind what was applied: the log regressed, or this heartbeat was
+		// overtaken in transit by a later event. The store tells which. Checked at most once per
+		// poll interval.
+		if time.Since(s.lastRegressCheck) >= s.o.pollInterval {
+			s.lastRegressCheck = time.Now()
+			s.tryCatchUp(ReasonRegressed)
 		}
-		if !s.gapSince.IsZero() && now.Sub(s.gapSince) >= s.o.gapWait {
-			catchUp(gapReason)
-		}
-		// Poll the store every poll interval while NATS is disconnected (or absent), and while it
-		// is connected but silent for longer than the heartbeat bound (a half-open connection).
-		disconnected := s.nc == nil || !s.nc.IsConnected()
-		if (disconnected || now.Sub(lastHeard) >= s.o.heartbeatBound) && now.Sub(lastPoll) >= s.o.pollInterval {
-			reason := ReasonSilence
-			if disconnected {
-				reason = ReasonPoll
-			}
-			lastPoll = now
-			catchUp(reason)
-		}
-		if c := s.o.clock(); c.Sub(lastSweep) >= s.o.sweepInterval {
-			lastSweep = c
-			s.sweep(c)
-			s.sweeps.Add(1)
-		}
+	case h.Head == applied:
+		s.markFresh()
+	case s.gapSince.IsZero():
+		s.gapSince, s.gapReason = time.Now(), ReasonHeartbeatAhead
+	}
+}
+
+// tryCatchUp catches up from the store unless a failed catch-up asked to wait. Under wmu.
+func (s *Subscriber) tryCatchUp(reason string) {
+	if time.Now().Before(s.retryAt) {
+		return
+	}
+	if err := s.catchUp(reason); err != nil {
+		s.retryAt = time.Now().Add(s.o.pollInterval)
+		return
+	}
+	s.retryAt = time.Time{}
+	s.lastPoll = time.Now()
+}
+
+// reloadIfDiverged reloads the store after a sequence number was reused (see applyEvent), at most
+// once per poll interval. Under wmu.
+func (s *Subscriber) reloadIfDiverged() {
+	if !s.diverged || time.Since(s.lastResnapshot) < s.o.pollInterval {
+		return
+	}
+	s.lastResnapshot = time.Now()
+	if err := s.resnapshot("a revocation arrived under a sequence number already applied"); err != nil && !errors.Is(err, context.Canceled) {
+		s.o.errorHandler(fmt.Errorf("%w (%s): %w", ErrCatchUp, ReasonRegressed, err))
 	}
 }
 
@@ -292,7 +301,11 @@ func (s *Subscriber) Close() error {
 		close(s.closing)
 		s.mu.Unlock()
 		s.stop()
-		s.wg.Wait() // Start (if running) and the apply goroutine
+		s.wg.Wait() // Start (if running) and the protocol goroutine
+		// An event being applied on the NATS goroutine finishes first; none is applied after.
+		s.wmu.Lock()
+		s.live = false
+		s.wmu.Unlock()
 		s.unsubscribe()
 	})
 	return nil

@@ -30,8 +30,9 @@
 //
 // # The cache
 //
-// A hash table of atomic words written by the one apply goroutine and read without any lock (see
-// table.go): Check does atomic loads only, allocates nothing, and costs a few tens of nanoseconds
+// A hash table of atomic words written by one goroutine at a time (under the writer lock: the NATS
+// subscription's goroutine applies each event as it arrives, with no hand-off to another goroutine)
+// and read without any lock (see table.go): Check does atomic loads only, allocates nothing, and costs a few tens of nanoseconds
 // against a million live entries (BENCHMARKS.md). Entries are 16-byte slots keyed by a secret-seeded
 // hash of the id, never the id itself. Entries leave the cache after their DropAfter (by the
 // injected clock, WithClock); a live entry never does.

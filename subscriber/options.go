@@ -139,8 +139,9 @@ func WithClock(now func() time.Time) Option {
 
 // WithOnRevoke sets a function called once for every revocation applied after Start (from NATS or
 // from a catch-up; entries of the cold-start snapshot are not reported), for example to close the
-// websockets of a revoked session. It runs on the apply goroutine: it must return quickly. Defaults
-// to none.
+// websockets of a revoked session. It runs with the subscriber's writer lock held, on the NATS
+// subscription's goroutine (or the protocol goroutine, for a catch-up): it must return quickly and
+// must not call Close. Defaults to none.
 func WithOnRevoke(f func(events.Revocation)) Option {
 	return func(o *options) error { o.onRevoke = f; return nil }
 }

@@ -74,15 +74,26 @@ type Subscriber struct {
 	instance string    // this process's id in status replies
 	born     time.Time // New
 
-	// writer-only state (apply goroutine, or Start before it runs)
+	// wmu is the writer lock. The cache has one writer at a time: Start while it loads the
+	// snapshot, then, in turns, the NATS subscription's goroutine applying an event (onMsg) and the
+	// protocol goroutine doing its periodic work (loop). Check never takes it. Everything below it
+	// up to inbox is guarded by it.
+	wmu      sync.Mutex
+	live     bool             // Start succeeded and Close has not run: events are applied
 	subjDrop map[uint64]int64 // subject key → DropAfter
 	anchor   anchor           // the highest-sequence entry learned from the store or NATS
 	diverged bool             // a revocation the cache lacked arrived under an applied sequence
 	allDrop  int64
 	received map[uint64]struct{} // seqs above applied already applied from NATS
 	gapSince time.Time           // when the first unfilled gap was seen; zero when none
+	// protocol timers, on the monotonic clock
+	gapReason        string    // why the open gap is open
+	lastHeard        time.Time // the last event or heartbeat
+	lastPoll         time.Time // the last successful catch-up
+	retryAt          time.Time // after a failed catch-up, not before this
+	lastRegressCheck time.Time // a heartbeat below the applied sequence last checked against the store
+	lastResnapshot   time.Time // a full snapshot last reloaded for a reused sequence number
 
-	inbox   chan inMsg
 	sub     atomic.Pointer[nats.Subscription]
 	ready   chan struct{}
 	closing chan struct{}
@@ -93,12 +104,7 @@ type Subscriber struct {
 	mu      sync.Mutex // guards started, closed and adding to wg
 	started bool
 	closed  bool
-	wg      sync.WaitGroup // Start and the apply goroutine; Close waits for both
-}
-
-type inMsg struct {
-	rev events.Revocation
-	hb  *events.Heartbeat
+	wg      sync.WaitGroup // Start and the protocol goroutine; Close waits for both
 }
 
 // New returns a Subscriber that learns revocations from nc (events under the prefix) and src (the
@@ -118,7 +124,6 @@ func New(nc *nats.Conn, src Source, opts ...Option) (*Subscriber, error) {
 		nc: nc, src: src, o: o, h: newHasher(),
 		subjDrop: map[uint64]int64{},
 		received: map[uint64]struct{}{},
-		inbox:    make(chan inMsg, 1024),
 		ready:    make(chan struct{}),
 		closing:  make(chan struct{}),
 		lag:      stats.NewHistogram(),
@@ -220,6 +225,10 @@ func (s *Subscriber) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(s.life, cancel)() // Close ends a start in progress
+	// Events arriving from here on wait for the snapshot: onMsg blocks on the writer lock (and
+	// NATS queues the rest, up to the pending limits), then applies them once Start is done.
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 
 	if s.nc != nil {
 		sub, err := s.nc.Subscribe(s.o.prefix+".>", s.onMsg)
@@ -281,6 +290,9 @@ func (s *Subscriber) Start(ctx context.Context) error {
 		s.unsubscribe()
 		return ErrClosed
 	}
+	now := time.Now()
+	s.lastHeard, s.lastPoll = now, now
+	s.live = true
 	close(s.ready)
 	s.wg.Add(1)
 	go s.loop(lastSweep)
@@ -288,7 +300,7 @@ func (s *Subscriber) Start(ctx context.Context) error {
 }
 
 // snapshot loads every live entry of the store into the cache and records the snapshot's head as
-// applied. Writer only: Start calls it before the apply goroutine runs.
+// applied. Under wmu: Start calls it before any event is applied.
 func (s *Subscriber) snapshot(ctx context.Context) error {
 	head, err := s.loadSnapshot(ctx)
 	if err != nil {
@@ -311,50 +323,57 @@ func (s *Subscriber) loadSnapshot(ctx context.Context) (uint64, error) {
 	})
 }
 
-// onMsg runs on the NATS subscription's goroutine: it decodes and hands events to the apply loop.
+// onMsg runs on the NATS subscription's goroutine: it decodes and verifies an event, then applies
+// it under the writer lock.
 func (s *Subscriber) onMsg(m *nats.Msg) {
-	var in inMsg
+	var (
+		rev events.Revocation
+		hb  events.Heartbeat
+		err error
+	)
 	switch {
 	case strings.HasSuffix(m.Subject, ".rev") && m.Subject == events.RevocationSubject(s.o.prefix):
-		r, err := events.DecodeRevocation(m.Data)
-		if err == nil && r.Seq == 0 {
+		rev, err = events.DecodeRevocation(m.Data)
+		if err == nil && rev.Seq == 0 {
 			err = fmt.Errorf("%w: no seq", events.ErrField)
 		}
 		if err != nil {
 			s.dropInvalid(err)
 			return
 		}
-		if !s.verified(r.Kid, r.Sig, r.SigningBytes) {
+		if !s.verified(rev.Kid, rev.Sig, rev.SigningBytes) {
 			return
 		}
-		in.rev = r
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		if s.live {
+			s.onRevocation(&rev)
+		}
 	case m.Subject == events.HeartbeatSubject(s.o.prefix):
-		h, err := events.DecodeHeartbeat(m.Data)
+		hb, err = events.DecodeHeartbeat(m.Data)
 		if err != nil {
 			s.dropInvalid(err)
 			return
 		}
-		if !s.verified(h.Kid, h.Sig, h.SigningBytes) {
+		if !s.verified(hb.Kid, hb.Sig, hb.SigningBytes) {
 			return
 		}
 		if s.o.trusted != nil {
-			if age := s.o.clock().Sub(h.Time); age > s.o.heartbeatBound || age < -s.o.heartbeatBound {
+			if age := s.o.clock().Sub(hb.Time); age > s.o.heartbeatBound || age < -s.o.heartbeatBound {
 				s.unverified.Add(1)
 				s.o.errorHandler(fmt.Errorf("%w: heartbeat %v old (a replay, or clocks apart)", ErrSignature, age.Round(time.Millisecond)))
 				return
 			}
 		}
-		in.hb = &h
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		if s.live {
+			s.onHeartbeat(&hb)
+		}
 	case m.Subject == events.StatusSubject(s.o.prefix):
 		s.answerStatus(m)
-		return
-	default:
-		return // another subject under the prefix: not ours
 	}
-	select {
-	case s.inbox <- in:
-	case <-s.closing:
-	}
+	// another subject under the prefix: not ours
 }
 
 // verified reports whether an event is acceptable: always without trusted keys, otherwise only when

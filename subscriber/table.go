@@ -9,7 +9,7 @@ import (
 )
 
 // The cache is an open-addressing hash table of atomic 64-bit words with linear probing, written
-// by one goroutine (the subscriber's apply loop) and read by any number of goroutines without a
+// by one goroutine at a time (the holder of the subscriber's writer lock) and read by any number of goroutines without a
 // lock: a reader does atomic loads only, so Check never waits for, or slows down, the writer.
 //
 // Keys are not the ids themselves but a 62-bit keyed hash of the id, tagged with the kind with a per-process random
