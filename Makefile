@@ -52,13 +52,13 @@ fuzz:
 # 10 s) without -race; make test runs a 10-second version. SOAK=30m for longer.
 SOAK ?= 10m
 soak: deps
-	$(GO) test -run '^TestSoak$$' -soak=$(SOAK) -timeout 0 -v ./internal/chaos
+	$(GO) test -run '^TestSoak$$' -timeout 0 -v ./internal/chaos -soak=$(SOAK)
 
 # chaos runs every fault scenario at full size (NATS down 30 s, a 100k burst, ...) and writes
 # their checker lines to chaos-report.md (the table of docs/RELIABILITY.md).
 chaos: deps
 	rm -f chaos-report.md
-	REVOCAST_CHAOS_REPORT=$(CURDIR)/chaos-report.md $(GO) test -race -count=1 -chaos.full -timeout 30m -v ./internal/chaos
+	REVOCAST_CHAOS_REPORT=$(CURDIR)/chaos-report.md $(GO) test -race -count=1 -timeout 30m -v ./internal/chaos -chaos.full
 
 # bench runs every benchmark beside its baseline and rewrites the generated section of BENCHMARKS.md
 # and docs/bench/*.svg (about 10 minutes; BENCH_FLAGS=-quick for 2, -full adds 5M entries).

@@ -19,7 +19,7 @@ import (
 	"github.com/revocast/revocast/subscriber"
 )
 
-// full selects the full-size scenarios (NATS down 30 s, 100k burst, ...): `go test -chaos.full`
+// full selects the full-size scenarios (NATS down 30 s, 100k burst, ...): `go test ./internal/chaos -chaos.full` (the package before the flag)
 // or REVOCAST_FULL=1. CI runs the reduced sizes.
 var full = flag.Bool("chaos.full", os.Getenv("REVOCAST_FULL") != "", "run the scenarios at full size")
 
