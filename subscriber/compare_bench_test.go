@@ -156,8 +156,8 @@ func BenchmarkCheckRemote(b *testing.B) {
 }
 
 // BenchmarkColdStartScaling: time to ready and heap per entry as the live set grows, beside
-// reading the same entries raw from Redis (undecoded pages) and loading them into a plain
-// map[string]int64.
+// the store's Snapshot alone (…/raw: the entries read from Redis and decoded, not inserted
+// anywhere) and the same Snapshot loaded into a plain map[string]int64.
 func BenchmarkColdStartScaling(b *testing.B) {
 	r := testenv.StartRedis(b, testenv.RedisOptions{})
 	for _, entries := range scalingSizes() {

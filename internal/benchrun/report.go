@@ -107,7 +107,7 @@ func (r report) plots() []plot {
 		out = append(out,
 			plot{"coldstart.svg", Chart{Title: "Cold start: seconds to ready vs live revocations", XLabel: "live revocations", YLabel: "seconds", LogX: true, LogY: true,
 				Series: []Series{r.series("revocast subscriber", xs, m("revocast", "s/start")), r.series("Go map from the snapshot", xs, m("map", "s/start")),
-					r.series("raw snapshot read", xs, m("raw", "s/start"))}}},
+					r.series("store snapshot alone (read + decode)", xs, m("raw", "s/start"))}}},
 			plot{"memory.svg", Chart{Title: "Heap bytes per live revocation", XLabel: "live revocations", YLabel: "bytes/entry", LogX: true,
 				Series: []Series{r.series("revocast subscriber", xs, m("revocast", "heap-B/entry")), r.series("map[string]int64", xs, m("map", "heap-B/entry"))}}})
 	}
@@ -168,7 +168,7 @@ func (r report) markdown(machine string, cmds, plots []string, started time.Time
 		}
 	}
 	if xs := r.sizes("BenchmarkColdStartScaling", "entries"); len(xs) > 0 {
-		b.WriteString("\n### Cold start and memory\n\n| live revocations | revocast to ready | heap/entry | raw snapshot read | ratio | Go map from the snapshot | map heap/entry |\n|---|---|---|---|---|---|---|\n")
+		b.WriteString("\n### Cold start and memory\n\n| live revocations | revocast to ready | heap/entry | store snapshot alone (read + decode) | ratio | Go map from the snapshot | map heap/entry |\n|---|---|---|---|---|---|---|\n")
 		for _, n := range xs {
 			g := func(v, u string) (float64, bool) {
 				return r.get(fmt.Sprintf("BenchmarkColdStartScaling/entries=%d/%s", n, v), u)
