@@ -475,6 +475,74 @@ func TestCloseIsIdempotentAndKeepsConn(t *testing.T) {
 	}
 }
 
+// TestNothingAppliedAfterClose: Close while events are arriving and being applied on the NATS
+// goroutine; once it returns, no event is applied or reported any more, and the connection still
+// delivers to others.
+func TestNothingAppliedAfterClose(t *testing.T) {
+	e := newEnv(t)
+	n := testenv.StartNATS(t, testenv.NATSOptions{})
+	var reported sync.Map // id → struct{}
+	s := e.subscriber(t, n.Connect(t), WithOnRevoke(func(r events.Revocation) {
+		reported.Store(r.ID, struct{}{})
+		time.Sleep(50 * time.Microsecond) // hold the writer lock a little, as a real hook might
+	}))
+	start(t, s)
+	rv := e.revoker(t, n.Connect(t))
+	count := func() (c int) {
+		reported.Range(func(any, any) bool { c++; return true })
+		return c
+	}
+
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		i := 0
+		for {
+			select {
+			case <-stop:
+				done <- i
+				return
+			default:
+			}
+			if _, err := rv.Revoke(context.Background(), tokenRev(fmt.Sprintf("close-%d", i))); err != nil {
+				t.Error(err)
+			}
+			i++
+		}
+	}()
+	testenv.WaitFor(t, 10*time.Second, func() error {
+		if c := count(); c < 200 {
+			return fmt.Errorf("%d revocations reported", c)
+		}
+		return nil
+	})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	atClose, applied := count(), s.Stats().Applied
+	// Keep revoking after Close, and make sure those events reached this process.
+	other := e.subscriber(t, n.Connect(t))
+	start(t, other)
+	before := other.Stats().Applied
+	testenv.WaitFor(t, 10*time.Second, func() error {
+		if got := other.Stats().Applied - before; got < 200 {
+			return fmt.Errorf("another subscriber applied %d since", got)
+		}
+		return nil
+	})
+	close(stop)
+	sent := <-done
+	if c := count(); c != atClose {
+		t.Errorf("OnRevoke called %d times after Close returned", c-atClose)
+	}
+	if got := s.Stats().Applied; got != applied {
+		t.Errorf("applied sequence moved from %d to %d after Close returned", applied, got)
+	}
+	if revokedToken(s, fmt.Sprintf("close-%d", sent-1)) {
+		t.Errorf("the last revocation, sent after Close, reached the closed subscriber's cache")
+	}
+}
+
 // TestForgedSequenceDoesNotHoldAGapOpen: an event or heartbeat claiming a sequence far beyond the
 // store's head costs one catch-up, not a catch-up every gap wait forever.
 func TestForgedSequenceDoesNotHoldAGapOpen(t *testing.T) {

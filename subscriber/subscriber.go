@@ -77,7 +77,7 @@ type Subscriber struct {
 	// wmu is the writer lock. The cache has one writer at a time: Start while it loads the
 	// snapshot, then, in turns, the NATS subscription's goroutine applying an event (onMsg) and the
 	// protocol goroutine doing its periodic work (loop). Check never takes it. Everything below it
-	// up to inbox is guarded by it.
+	// up to sub is guarded by it.
 	wmu      sync.Mutex
 	live     bool             // Start succeeded and Close has not run: events are applied
 	subjDrop map[uint64]int64 // subject key → DropAfter
@@ -326,14 +326,9 @@ func (s *Subscriber) loadSnapshot(ctx context.Context) (uint64, error) {
 // onMsg runs on the NATS subscription's goroutine: it decodes and verifies an event, then applies
 // it under the writer lock.
 func (s *Subscriber) onMsg(m *nats.Msg) {
-	var (
-		rev events.Revocation
-		hb  events.Heartbeat
-		err error
-	)
 	switch {
 	case strings.HasSuffix(m.Subject, ".rev") && m.Subject == events.RevocationSubject(s.o.prefix):
-		rev, err = events.DecodeRevocation(m.Data)
+		rev, err := events.DecodeRevocation(m.Data)
 		if err == nil && rev.Seq == 0 {
 			err = fmt.Errorf("%w: no seq", events.ErrField)
 		}
@@ -350,7 +345,7 @@ func (s *Subscriber) onMsg(m *nats.Msg) {
 			s.onRevocation(&rev)
 		}
 	case m.Subject == events.HeartbeatSubject(s.o.prefix):
-		hb, err = events.DecodeHeartbeat(m.Data)
+		hb, err := events.DecodeHeartbeat(m.Data)
 		if err != nil {
 			s.dropInvalid(err)
 			return
@@ -372,8 +367,9 @@ func (s *Subscriber) onMsg(m *nats.Msg) {
 		}
 	case m.Subject == events.StatusSubject(s.o.prefix):
 		s.answerStatus(m)
+	default:
+		// another subject under the prefix: not ours
 	}
-	// another subject under the prefix: not ours
 }
 
 // verified reports whether an event is acceptable: always without trusted keys, otherwise only when
