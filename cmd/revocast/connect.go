@@ -111,7 +111,7 @@ func (r *redisTLS) apply(opts *redis.Options) error {
 }
 
 func (f *serviceFlags) register(fs *flag.FlagSet, defaultHTTP, redisUse string) {
-	fs.StringVar(&f.http, "http", defaultHTTP, "HTTP listen address")
+	addrVar(fs, &f.http, "http", defaultHTTP, "HTTP listen address")
 	fs.StringVar(&f.nats, "nats", nats.DefaultURL, "NATS URL (comma-separated for a cluster)")
 	fs.StringVar(&f.redis, "redis", "redis://127.0.0.1:6379/0", "Redis URL of "+redisUse)
 	fs.StringVar(&f.storePrefix, "store-prefix", "revocast", "key prefix in Redis")

@@ -36,8 +36,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		demo demoFlags
 	)
 	f.register(fs, "", " (default <data-dir>/keys)", "", " (default: demo users alice (admin) and bob, password revocast, written to <data-dir>/users.json)")
-	httpAddr := fs.String("http", "127.0.0.1:8080", "issuer HTTP listen address")
-	demoAddr := fs.String("demo", "127.0.0.1:8081", "demo service HTTP listen address")
+	var httpAddr, demoAddr string
+	addrVar(fs, &httpAddr, "http", "127.0.0.1:8080", "issuer HTTP listen address")
+	addrVar(fs, &demoAddr, "demo", "127.0.0.1:8081", "demo service HTTP listen address")
 	dataDir := fs.String("data-dir", ".revocast", "where NATS keeps the revocation log and the sessions, and the keys and users live")
 	natsPort := fs.Int("nats-port", 4222, "port of the embedded NATS server (on 127.0.0.1)")
 	redisURL := fs.String("redis", "", "keep the revocation log and sessions in this Redis instead of JetStream")
@@ -117,7 +118,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer func() { cancel(); <-stack.done; stack.close() }()
-	iss, err := listenAndServe(ctx, "issuer", *httpAddr, "http", stack.handler, logger)
+	iss, err := listenAndServe(ctx, "issuer", httpAddr, "http", stack.handler, logger)
 	if err != nil {
 		return err
 	}
@@ -127,7 +128,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer d.close()
-	dm, err := listenAndServe(ctx, "demo service", *demoAddr, "demo", d.handler, logger)
+	dm, err := listenAndServe(ctx, "demo service", demoAddr, "demo", d.handler, logger)
 	if err != nil {
 		return err
 	}

@@ -138,3 +138,44 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(p)
 }
+
+func TestAddressFlagTakesABarePort(t *testing.T) {
+	for _, tc := range []struct {
+		def, arg, want string
+		bad            bool
+	}{
+		{def: "127.0.0.1:8080", arg: "9090", want: "127.0.0.1:9090"},
+		{def: ":8080", arg: "9090", want: ":9090"},
+		{def: "127.0.0.1:8080", arg: "0.0.0.0:9090", want: "0.0.0.0:9090"},
+		{def: "127.0.0.1:8080", arg: "[::1]:9090", want: "[::1]:9090"},
+		{def: "127.0.0.1:8080", arg: "", want: ""}, // net.Listen says what is wrong with it
+		{def: "127.0.0.1:8080", arg: "70000", bad: true},
+		{def: "127.0.0.1:8080", arg: "-1", bad: true},
+	} {
+		fs := newFlagSet("x", "test", &bytes.Buffer{})
+		var addr string
+		addrVar(fs, &addr, "http", tc.def, "")
+		if addr != tc.def {
+			t.Errorf("default = %q, want %q", addr, tc.def)
+		}
+		err := parseFlags(fs, []string{"--http", tc.arg}, func(string) string { return "" })
+		switch {
+		case tc.bad && err == nil:
+			t.Errorf("--http %q: accepted as %q", tc.arg, addr)
+		case !tc.bad && err != nil:
+			t.Errorf("--http %q: %v", tc.arg, err)
+		case !tc.bad && addr != tc.want:
+			t.Errorf("--http %q with default %q = %q, want %q", tc.arg, tc.def, addr, tc.want)
+		}
+	}
+	// From the environment too.
+	fs := newFlagSet("x", "test", &bytes.Buffer{})
+	var addr string
+	addrVar(fs, &addr, "http", "127.0.0.1:8080", "")
+	if err := parseFlags(fs, nil, func(k string) string { return map[string]string{"REVOCAST_HTTP": "9091"}[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if addr != "127.0.0.1:9091" {
+		t.Errorf("REVOCAST_HTTP=9091 gave %q", addr)
+	}
+}

@@ -3,12 +3,31 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 )
+
+// addrVar defines a listen-address flag that also takes a bare port: "9090" keeps the host of the
+// default (127.0.0.1 in dev, all interfaces for the services), so --http 9090 does what it says.
+func addrVar(fs *flag.FlagSet, p *string, name, def, usage string) {
+	*p = def
+	host, _, _ := net.SplitHostPort(def)
+	fs.Func(name, usage+" (`host:port`, or a port; default "+def+")", func(v string) error {
+		if n, err := strconv.Atoi(v); err == nil {
+			if n < 0 || n > 65535 {
+				return fmt.Errorf("port %d is out of range", n)
+			}
+			v = net.JoinHostPort(host, v)
+		}
+		*p = v
+		return nil
+	})
+}
 
 // httpServer is an HTTP server listening on an address; it stops when its context ends.
 type httpServer struct {
