@@ -217,7 +217,7 @@ func (s *Subscriber) advance(seq uint64) {
 	if len(s.received) == 0 && s.headSeen.Load() <= applied {
 		s.gapSince = time.Time{}
 	} else if s.gapSince.IsZero() {
-		s.gapSince = time.Now()
+		s.gapSince, s.gapReason = time.Now(), ReasonGap
 	}
 }
 
