@@ -16,15 +16,13 @@ const maxReceived = 100_000
 // loop is the protocol goroutine: every tick (a fraction of the shortest of the gap wait, the poll
 // interval and the heartbeat bound) it takes the writer lock and does the periodic work. Events
 // themselves are applied on the NATS subscription's goroutine (onMsg), so a revocation reaches the
-// cache with no goroutine hand-off beyond NATS's own. lastSweep is the clock reading Start took
-// before it reported ready, so an expiry due after that is never skipped.
-func (s *Subscriber) loop(lastSweep time.Time) {
+// cache with no goroutine hand-off beyond NATS's own.
+func (s *Subscriber) loop() {
 	defer s.wg.Done()
 	every := min(s.o.gapWait, s.o.pollInterval, s.o.heartbeatBound) / 2
 	every = max(5*time.Millisecond, min(every, 250*time.Millisecond))
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	reconnects, dropped := s.reconnects(), s.dropped()
 	for {
 		select {
 		case <-s.closing:
@@ -32,7 +30,7 @@ func (s *Subscriber) loop(lastSweep time.Time) {
 		case <-tick.C:
 		}
 		s.wmu.Lock()
-		s.periodic(&reconnects, &dropped, &lastSweep)
+		s.periodic()
 		s.wmu.Unlock()
 	}
 }
@@ -40,16 +38,16 @@ func (s *Subscriber) loop(lastSweep time.Time) {
 // periodic does the protocol's timed work: a catch-up after a reconnect, a slow-consumer drop or a
 // gap left open for the gap wait; store polling while NATS is down or silent; expiry. Under wmu.
 // Protocol timers use the monotonic clock; the injected clock drives expiry and freshness.
-func (s *Subscriber) periodic(reconnects *uint64, dropped *int, lastSweep *time.Time) {
+func (s *Subscriber) periodic() {
 	s.reloadIfDiverged()
 	now := time.Now()
-	if r := s.reconnects(); r != *reconnects {
-		*reconnects = r
+	if r := s.reconnects(); r != s.reconnectsSeen {
+		s.reconnectsSeen = r
 		s.retryAt = time.Time{}
 		s.tryCatchUp(ReasonReconnect)
 	}
-	if d := s.dropped(); d != *dropped {
-		*dropped = d
+	if d := s.dropped(); d != s.droppedSeen {
+		s.droppedSeen = d
 		s.retryAt = time.Time{}
 		s.tryCatchUp(ReasonSlowConsumer)
 	}
@@ -67,8 +65,8 @@ func (s *Subscriber) periodic(reconnects *uint64, dropped *int, lastSweep *time.
 		s.lastPoll = now
 		s.tryCatchUp(reason)
 	}
-	if c := s.o.clock(); c.Sub(*lastSweep) >= s.o.sweepInterval {
-		*lastSweep = c
+	if c := s.o.clock(); c.Sub(s.lastSweep) >= s.o.sweepInterval {
+		s.lastSweep = c
 		s.sweep(c)
 		s.sweeps.Add(1)
 	}

@@ -93,6 +93,9 @@ type Subscriber struct {
 	retryAt          time.Time // after a failed catch-up, not before this
 	lastRegressCheck time.Time // a heartbeat below the applied sequence last checked against the store
 	lastResnapshot   time.Time // a full snapshot last reloaded for a reused sequence number
+	reconnectsSeen   uint64    // the NATS connection's reconnect count at the last look
+	droppedSeen      int       // the subscription's dropped count at the last look
+	lastSweep        time.Time // the injected clock at the last expiry sweep
 
 	sub     atomic.Pointer[nats.Subscription]
 	ready   chan struct{}
@@ -282,7 +285,8 @@ func (s *Subscriber) Start(ctx context.Context) error {
 		}
 	}
 	s.o.logger.Info("subscriber ready", "applied", s.applied.Load(), "entries", s.tab.Load().count)
-	lastSweep := s.o.clock()
+	// The clock is read before Start reports ready, so an expiry due after that is never skipped.
+	s.lastSweep = s.o.clock()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -292,10 +296,11 @@ func (s *Subscriber) Start(ctx context.Context) error {
 	}
 	now := time.Now()
 	s.lastHeard, s.lastPoll = now, now
+	s.reconnectsSeen, s.droppedSeen = s.reconnects(), s.dropped()
 	s.live = true
 	close(s.ready)
 	s.wg.Add(1)
-	go s.loop(lastSweep)
+	go s.loop()
 	return nil
 }
 
