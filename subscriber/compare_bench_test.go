@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/revocast/revocast/events"
 	"github.com/revocast/revocast/internal/testenv"
@@ -93,16 +92,8 @@ func BenchmarkCheckScaling(b *testing.B) {
 // Redis holding 10,000 revocations: (a) one Redis EXISTS, (b) an introspection-style HTTP call to a
 // local endpoint that answers from Redis; serial and RunParallel.
 func BenchmarkCheckRemote(b *testing.B) {
-	r := testenv.StartRedis(b, testenv.RedisOptions{})
-	c := r.Client(b)
+	c := redisBlacklist(b, 10_000)
 	ctx := context.Background()
-	pipe := c.Pipeline()
-	for _, rec := range benchRevocations(10_000) {
-		pipe.Set(ctx, "bl:"+rec.ID, 1, time.Hour)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		b.Fatal(err)
-	}
 	claims := benchClaims(1<<16, 10_000)
 	introspect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		n, err := c.Exists(req.Context(), "bl:"+req.URL.Query().Get("jti")).Result()
@@ -162,26 +153,8 @@ func BenchmarkColdStartScaling(b *testing.B) {
 	r := testenv.StartRedis(b, testenv.RedisOptions{})
 	for _, entries := range scalingSizes() {
 		store := redisstore.New(r.Client(b), redisstore.WithPrefix(fmt.Sprint("cs", entries)))
-		recs := benchRevocations(entries)
-		for i := 0; i < len(recs); i += 10_000 {
-			if err := store.Append(context.Background(), recs[i:min(i+10_000, len(recs))]); err != nil {
-				b.Fatal(err)
-			}
-		}
-		recs = nil
-		b.Run(fmt.Sprintf("entries=%d/raw", entries), func(b *testing.B) {
-			for b.Loop() {
-				n := 0
-				if _, err := store.Snapshot(context.Background(), func(batch []events.Revocation) error {
-					n += len(batch)
-					return nil
-				}); err != nil || n != entries {
-					b.Fatal(err, n)
-				}
-			}
-			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/start")
-			b.ReportMetric(0, "ns/op")
-		})
+		appendBenchRevocations(b, store, entries)
+		b.Run(fmt.Sprintf("entries=%d/raw", entries), func(b *testing.B) { benchSnapshotAlone(b, store, entries) })
 		b.Run(fmt.Sprintf("entries=%d/map", entries), func(b *testing.B) {
 			var heap float64
 			for b.Loop() {
@@ -208,31 +181,7 @@ func BenchmarkColdStartScaling(b *testing.B) {
 			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/start")
 			b.ReportMetric(0, "ns/op")
 		})
-		b.Run(fmt.Sprintf("entries=%d/revocast", entries), func(b *testing.B) {
-			var heap float64
-			for b.Loop() {
-				runtime.GC()
-				var m0, m1 runtime.MemStats
-				runtime.ReadMemStats(&m0)
-				s, err := New(nil, store)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Start(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				runtime.GC()
-				runtime.ReadMemStats(&m1)
-				heap = float64(m1.HeapAlloc-m0.HeapAlloc) / float64(entries)
-				_ = s.Close()
-				runtime.KeepAlive(s)
-				b.StartTimer()
-			}
-			b.ReportMetric(heap, "heap-B/entry")
-			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/start")
-			b.ReportMetric(0, "ns/op")
-		})
+		b.Run(fmt.Sprintf("entries=%d/revocast", entries), func(b *testing.B) { benchColdStart(b, store, entries) })
 		if err := r.Client(b).FlushDB(context.Background()).Err(); err != nil { // keep Redis small
 			b.Fatal(err)
 		}

@@ -98,6 +98,19 @@ func start(t *testing.T, s *Subscriber) {
 	}
 }
 
+// proxiedConn connects to n through a loopback fault proxy (to cut the link silently), reconnecting
+// forever; the proxy is restored and the connection closed when the test ends.
+func proxiedConn(t *testing.T, n *testenv.NATS) (*testenv.Proxy, *nats.Conn) {
+	t.Helper()
+	p := testenv.StartProxy(t, strings.TrimPrefix(n.URL(), "nats://"))
+	nc, err := nats.Connect(p.URL("nats"), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close(); p.Restore() })
+	return p, nc
+}
+
 // heartbeats runs the revoker's heartbeat loop until the test ends.
 func heartbeats(t *testing.T, rv *revoker.Revoker) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -596,13 +609,7 @@ func TestHalfOpenConnection(t *testing.T) {
 	n := testenv.StartNATS(t, testenv.NATSOptions{})
 	rv := e.revoker(t, n.Connect(t), revoker.WithHeartbeatInterval(50*time.Millisecond))
 	heartbeats(t, rv)
-	p := testenv.StartProxy(t, strings.TrimPrefix(n.URL(), "nats://"))
-	defer p.Restore()
-	nc, err := nats.Connect(p.URL("nats"), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	p, nc := proxiedConn(t, n)
 	const bound, poll = 400 * time.Millisecond, 100 * time.Millisecond
 	s := e.subscriber(t, nc, WithHeartbeatBound(bound), WithPollInterval(poll))
 	start(t, s)

@@ -3,11 +3,8 @@ package subscriber
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/revocast/revocast/internal/testenv"
 	"github.com/revocast/revocast/revoker"
@@ -54,13 +51,7 @@ func TestStoreRolledBackWhileCutOff(t *testing.T) {
 	n := testenv.StartNATS(t, testenv.NATSOptions{})
 	rv := e.revoker(t, n.Connect(t), revoker.WithHeartbeatInterval(50*time.Millisecond))
 	heartbeats(t, rv)
-	p := testenv.StartProxy(t, strings.TrimPrefix(n.URL(), "nats://"))
-	defer p.Restore()
-	nc, err := nats.Connect(p.URL("nats"), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	p, nc := proxiedConn(t, n)
 	s := e.subscriber(t, nc, WithHeartbeatBound(300*time.Millisecond), WithPollInterval(100*time.Millisecond))
 	start(t, s)
 
